@@ -1,0 +1,20 @@
+//! `protocol`: the messages of real-time WebSocket protocols, with no I/O.
+//!
+//! It knows messages, not sockets: types for every message of every profile (NHEM first),
+//! a decoder from bytes that never panics and names the rule at fault, the JSON Schemas of
+//! `schemas/` compiled for validation, and the validators and sanitizers of the seed.
+//! It has no tokio dependency; servers, the conformance suite and the load generator build on it.
+
+pub mod codec;
+pub mod error;
+pub mod nhem;
+pub mod profile;
+pub mod rule;
+pub mod sanitize;
+pub mod schema;
+pub mod timestamp;
+pub mod validate;
+
+pub use error::{ErrorCode, ParseError};
+pub use rule::{Rule, RuleKind};
+pub use timestamp::Timestamp;

@@ -1,0 +1,7 @@
+//! Integration tests of the `protocol` crate: one test binary (see STYLE.md), one module per
+//! concern.
+
+mod fixtures;
+mod properties;
+mod snapshots;
+mod support;
