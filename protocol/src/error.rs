@@ -71,11 +71,11 @@ impl ErrorCode {
             ErrorCode::InvalidJson
             | ErrorCode::UnknownMessageType
             | ErrorCode::ValidationError
-            | ErrorCode::InvalidCommand => 400,
+            | ErrorCode::InvalidCommand
+            | ErrorCode::InvalidState => 400,
             ErrorCode::AuthRequired | ErrorCode::AuthFailed | ErrorCode::AuthTimeout => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::InvalidState => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,

@@ -26,6 +26,64 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// The OpenAPI document with every schema file it references inlined under
+    /// `components/schemas/<stem>`, so it stands alone when served over HTTP (a client cannot
+    /// resolve `./data.json` against `/openapi.json`).
+    pub fn bundled_openapi(&self) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        let mut root: Value = serde_json::from_str(self.openapi?).ok()?;
+        let mut schemas = serde_json::Map::new();
+        for (file, text) in self.schemas {
+            let stem = file.trim_end_matches(".json");
+            let mut schema: Value = serde_json::from_str(text).ok()?;
+            rewrite_refs(&mut schema, Some(stem));
+            schemas.insert(stem.to_owned(), schema);
+        }
+        rewrite_refs(&mut root, None);
+        let components = root
+            .as_object_mut()?
+            .entry("components")
+            .or_insert_with(|| Value::Object(Default::default()));
+        let target = components
+            .as_object_mut()?
+            .entry("schemas")
+            .or_insert_with(|| Value::Object(Default::default()));
+        target.as_object_mut()?.extend(schemas);
+        Some(root)
+    }
+}
+
+/// Points file references (`./x.json#/a`, `x.json`) at `#/components/schemas/x/a`, and, inside
+/// schema `inside`, its own `#/...` references at `#/components/schemas/<inside>/...`.
+fn rewrite_refs(value: &mut serde_json::Value, inside: Option<&str>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match (key.as_str(), child) {
+                    ("$ref", Value::String(target)) => {
+                        let (file, fragment) =
+                            target.split_once('#').unwrap_or((target.as_str(), ""));
+                        let file = file.trim_start_matches("./");
+                        let stem = match file.strip_suffix(".json") {
+                            Some(stem) => Some(stem),
+                            None if file.is_empty() => inside,
+                            None => None,
+                        };
+                        if let Some(stem) = stem {
+                            *target = format!("#/components/schemas/{stem}{fragment}");
+                        }
+                    }
+                    (_, child) => rewrite_refs(child, inside),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| rewrite_refs(item, inside)),
+        _ => {}
+    }
+}
+
 macro_rules! embedded_schemas {
     ($profile:literal: $($file:literal),+ $(,)?) => {
         &[$(
@@ -79,5 +137,41 @@ mod tests {
         assert_eq!(stems.len(), crate::nhem::MessageKind::ALL.len());
         assert!(find("nhem").is_some());
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn bundled_openapi_has_no_external_references() {
+        let bundled = NHEM
+            .bundled_openapi()
+            .expect("NHEM has an OpenAPI document");
+        let text = bundled.to_string();
+        assert!(
+            !text.contains(".json#"),
+            "a file reference survived bundling"
+        );
+        let mut refs = Vec::new();
+        collect_refs(&bundled, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("external reference {r}"));
+            assert!(bundled.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+
+    fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("$ref", serde_json::Value::String(s)) => out.push(s.clone()),
+                        _ => collect_refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
     }
 }

@@ -1,0 +1,113 @@
+//! Command-line flags and `NHEM_*` environment variables, with the defaults of DESIGN.md.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The NHEM reference server: REST API, WebSocket broadcast at 60 FPS, detection pipeline.
+///
+/// Every setting has a default, so `reference-server` alone starts a working server with a
+/// synthetic camera and detection running. Each flag can also be set by the environment
+/// variable shown beside it.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "reference-server", version, about, long_about)]
+pub struct Settings {
+    /// Address to bind both listeners to.
+    #[arg(long, env = "NHEM_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// HTTP (REST API) port; 0 picks a free port.
+    #[arg(long, env = "NHEM_HTTP_PORT", default_value_t = 8421)]
+    pub http_port: u16,
+
+    /// WebSocket port; 0 picks a free port.
+    #[arg(long, env = "NHEM_SOCKET_PORT", default_value_t = 30415)]
+    pub socket_port: u16,
+
+    /// Password for WebSocket `auth` and for control, config and ROI changes.
+    #[arg(
+        long,
+        env = "NHEM_PASSWORD",
+        default_value = "31415",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub password: String,
+
+    /// Broadcast frame rate (frames per second, 1–240).
+    #[arg(long, env = "NHEM_FPS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: u32,
+
+    /// Directory for persisted configuration (created if missing).
+    #[arg(long, env = "NHEM_DATA_DIR", default_value = "./nhem-data")]
+    pub data_dir: PathBuf,
+
+    /// Replay a recorded signal (CSV, one gray value per line at the frame rate) instead of
+    /// the synthetic camera.
+    #[arg(long, env = "NHEM_SOURCE")]
+    pub source: Option<PathBuf>,
+
+    /// Seed of the synthetic camera (same seed, same frames).
+    #[arg(long, env = "NHEM_SEED", default_value_t = 31415)]
+    pub seed: u64,
+
+    /// Camera frame width in pixels (bounds the ROI).
+    #[arg(long, env = "NHEM_FRAME_WIDTH", default_value_t = 640, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub frame_width: u32,
+
+    /// Camera frame height in pixels (bounds the ROI).
+    #[arg(long, env = "NHEM_FRAME_HEIGHT", default_value_t = 480, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub frame_height: u32,
+
+    /// Start with detection stopped (a `start_detection` command starts it).
+    #[arg(long, env = "NHEM_START_STOPPED")]
+    pub start_stopped: bool,
+
+    /// Most WebSocket connections at once; more are refused with TOO_MANY_CONNECTIONS.
+    #[arg(long, env = "NHEM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest WebSocket message or HTTP body accepted, in bytes.
+    #[arg(long, env = "NHEM_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Milliseconds a new WebSocket client has to send `auth`.
+    #[arg(long, env = "NHEM_AUTH_TIMEOUT_MS", default_value_t = 5000)]
+    pub auth_timeout_ms: u64,
+
+    /// Frames a client may fall behind before it skips the stalest ones (its queue length).
+    #[arg(long, env = "NHEM_CLIENT_QUEUE_FRAMES", default_value_t = 16)]
+    pub client_queue_frames: usize,
+
+    /// Milliseconds a client may stay behind (or block one send) before it is disconnected.
+    #[arg(long, env = "NHEM_SLOW_CLIENT_MS", default_value_t = 2000)]
+    pub slow_client_ms: u64,
+
+    /// Control/config/ROI changes allowed per second per client address (burst: twice that).
+    #[arg(long, env = "NHEM_CONTROL_RATE", default_value_t = 5.0)]
+    pub control_rate_per_s: f64,
+
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `reference_server=debug`.
+    #[arg(long, env = "NHEM_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Settings {
+    /// Defaults for tests: ephemeral ports on loopback, a private data directory.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        let mut settings = Settings::parse_from(["reference-server"]);
+        settings.http_port = 0;
+        settings.socket_port = 0;
+        settings.data_dir = data_dir;
+        settings
+    }
+
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms)
+    }
+
+    pub fn slow_client_budget(&self) -> Duration {
+        Duration::from_millis(self.slow_client_ms)
+    }
+}
