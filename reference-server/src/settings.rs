@@ -84,6 +84,11 @@ pub struct Settings {
     #[arg(long, env = "NHEM_SLOW_CLIENT_MS", default_value_t = 2000)]
     pub slow_client_ms: u64,
 
+    /// Kernel send buffer per WebSocket connection in bytes (0: the OS default). Smaller
+    /// buffers find clients that stopped reading sooner and bound memory per client.
+    #[arg(long, env = "NHEM_SOCKET_SEND_BUFFER", default_value_t = 0)]
+    pub socket_send_buffer: usize,
+
     /// Control/config/ROI changes allowed per second per client address (burst: twice that).
     #[arg(long, env = "NHEM_CONTROL_RATE", default_value_t = 5.0)]
     pub control_rate_per_s: f64,

@@ -98,6 +98,10 @@ async fn connection(
     shutdown: &CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    if state.settings.socket_send_buffer > 0 {
+        let _ =
+            socket2::SockRef::from(&stream).set_send_buffer_size(state.settings.socket_send_buffer);
+    }
     let handshake = tokio_tungstenite::accept_async_with_config(
         stream,
         Some(ws_config(state.settings.max_message_bytes)),

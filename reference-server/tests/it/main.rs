@@ -1,0 +1,9 @@
+//! Integration tests of the reference server over real sockets (127.0.0.1, port 0).
+//! Every message the server emits is validated against its JSON Schema by the helpers.
+
+mod broadcast;
+mod detection;
+mod http;
+mod persistence;
+mod support;
+mod ws;

@@ -1,0 +1,183 @@
+//! The WebSocket protocol: auth flows, every message type, and the bad-input matrix.
+
+use crate::support::{Next, TestServer};
+use serde_json::json;
+
+#[tokio::test]
+async fn auth_then_data_ping_and_status() {
+    let t = TestServer::start().await;
+    let mut client = t.authed_ws().await;
+    let first = client.next_of("data").await;
+    let second = client.next_of("data").await;
+    assert!(second["frame_count"].as_u64() > first["frame_count"].as_u64());
+    assert_eq!(first["status"], "running");
+
+    client
+        .send_json(json!({"type": "ping", "id": "hb-7"}))
+        .await;
+    let pong = client.next_of("pong").await;
+    assert_eq!(pong["id"], "hb-7");
+    client.send_json(json!({"type": "get_status"})).await;
+    let status = client.next_of("status").await;
+    assert_eq!(status["reason"], "request");
+    assert_eq!(status["connected_clients"], 1);
+
+    let (code, _) = t
+        .post_form(
+            "/control",
+            &[("command", "pause_detection"), ("password", "31415")],
+        )
+        .await;
+    assert_eq!(code, 200);
+    let status = client.next_of("status").await;
+    assert_eq!(
+        (status["reason"].as_str(), status["status"].as_str()),
+        (Some("control"), Some("paused"))
+    );
+    let (code, _) = t
+        .post_form(
+            "/config",
+            &[
+                ("key", "detection.threshold"),
+                ("value", "10"),
+                ("password", "31415"),
+            ],
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(client.next_of("status").await["reason"], "config");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_password_gets_a_refusal_and_close_1008() {
+    let t = TestServer::start().await;
+    let mut client = t.ws().await;
+    client
+        .send_json(json!({"type": "auth", "password": "wrong"}))
+        .await;
+    let response = client.next_json().await;
+    assert_eq!(
+        (response["type"].as_str(), response["success"].as_bool()),
+        (Some("auth_response"), Some(false))
+    );
+    assert_eq!(client.close_code().await, Some(1008));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn no_auth_in_time_gets_an_error_and_close_1008() {
+    let t = TestServer::start_with(|s| s.auth_timeout_ms = 300).await;
+    let mut client = t.ws().await;
+    let error = client.next_json().await;
+    assert_eq!(error["error_code"], "AUTH_TIMEOUT");
+    assert_eq!(client.close_code().await, Some(1008));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn messages_before_auth_are_refused_but_the_connection_stays() {
+    let t = TestServer::start().await;
+    let mut client = t.ws().await;
+    client.send_json(json!({"type": "ping"})).await;
+    assert_eq!(client.next_json().await["error_code"], "AUTH_REQUIRED");
+    client.send_text("{not json").await;
+    assert_eq!(client.next_json().await["error_code"], "INVALID_JSON");
+    client
+        .send_json(json!({"type": "auth", "password": "31415"}))
+        .await;
+    assert_eq!(client.next_json().await["success"], true);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_an_error_and_the_connection_stays_open() {
+    let t = TestServer::start().await;
+    let mut client = t.authed_ws().await;
+    let matrix = [
+        ("{\"type\": ", "INVALID_JSON", ""),
+        ("[1, 2]", "VALIDATION_ERROR", "type:"),
+        (
+            "{\"password\": \"31415\"}",
+            "VALIDATION_ERROR",
+            "required:type",
+        ),
+        (
+            "{\"type\": \"subscribe\"}",
+            "UNKNOWN_MESSAGE_TYPE",
+            "enum:type",
+        ),
+        (
+            "{\"type\": \"data\", \"frame_count\": 1}",
+            "UNKNOWN_MESSAGE_TYPE",
+            "enum:type",
+        ),
+        (
+            "{\"type\": \"ping\", \"id\": 5}",
+            "VALIDATION_ERROR",
+            "type:id",
+        ),
+        (
+            "{\"type\": \"ping\", \"extra\": true}",
+            "VALIDATION_ERROR",
+            "additional:extra",
+        ),
+        (
+            "{\"type\": \"ping\", \"id\": \"\"}",
+            "VALIDATION_ERROR",
+            "length:id",
+        ),
+        (
+            "{\"type\": \"auth\", \"password\": \"31415\"}",
+            "INVALID_STATE",
+            "",
+        ),
+    ];
+    for (input, code, rule) in matrix {
+        client.send_text(input).await;
+        let error = client.next_of("error").await;
+        assert_eq!(error["error_code"], code, "{input}: {error}");
+        if !rule.is_empty() {
+            assert_eq!(error["details"]["constraint"], rule, "{input}: {error}");
+        }
+    }
+    // Still open and still served.
+    client.send_json(json!({"type": "ping"})).await;
+    client.next_of("pong").await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_messages_get_payload_too_large_and_close_1009() {
+    let t = TestServer::start_with(|s| s.max_message_bytes = 1024).await;
+    let mut client = t.authed_ws().await;
+    client
+        .send_json(json!({"type": "ping", "id": "x".repeat(4000)}))
+        .await;
+    let error = client.next_of("error").await;
+    assert_eq!(error["error_code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(client.close_code().await, Some(1009));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_clients_with_1001() {
+    let t = TestServer::start().await;
+    let mut client = t.authed_ws().await;
+    let stopping = tokio::spawn(t.server.stop());
+    assert_eq!(client.close_code().await, Some(1001));
+    stopping.await.expect("server stops");
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused() {
+    let t = TestServer::start_with(|s| s.max_connections = 1).await;
+    let _first = t.authed_ws().await;
+    let mut second = t.ws().await;
+    match second.next().await {
+        Next::Json(error) => assert_eq!(error["error_code"], "TOO_MANY_CONNECTIONS"),
+        other => panic!("expected an error first, got {other:?}"),
+    }
+    assert_eq!(second.close_code().await, Some(1013));
+    t.stop().await;
+}
