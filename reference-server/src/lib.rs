@@ -7,6 +7,7 @@
 
 pub mod api_error;
 pub mod auth;
+pub mod faults;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

@@ -5,6 +5,7 @@
 //! timestamp, so a late tick shows up as latency at every receiver instead of hiding itself.
 //! Sleeping until an absolute deadline (not for a period) means lateness never accumulates.
 
+use crate::faults::{self, Fault};
 use crate::pipeline::Pipeline;
 use crate::state::{AppState, FrameRecord};
 use protocol::nhem::{BroadcastFrame, DetectionStatus, EnhancedPeak, ServerMessage};
@@ -41,6 +42,13 @@ impl RunClock {
 
 pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: CancellationToken) {
     let fps = state.settings.fps;
+    // Under the wrong-rate fault, frames come at half the rate that status advertises.
+    let clock_fps = if state.settings.has_fault(Fault::WrongRate) {
+        (fps / 2).max(1)
+    } else {
+        fps
+    };
+    let mut stale: Option<Utf8Bytes> = None;
     let mut clock: Option<RunClock> = None;
     let mut fps_window: (Instant, u64) = (Instant::now(), 0);
     loop {
@@ -61,7 +69,7 @@ pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: Cancell
             instant: Instant::now(),
             wall: SystemTime::now(),
             first_frame: next_frame,
-            fps,
+            fps: clock_fps,
         });
         let mut frame = next_frame;
         let mut deadline = run_clock.due(frame);
@@ -101,7 +109,22 @@ pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: Cancell
             status: DetectionStatus::Running,
         });
         // Serialized once; every client gets a reference-counted clone of these bytes.
-        let _ = state.fanout.send(Utf8Bytes::from(message.to_json()));
+        let mut json = message.to_json();
+        if let Some(mutated) = faults::mutate_frame(&state.settings.faults, &json) {
+            json = mutated;
+        }
+        let bytes = Utf8Bytes::from(json);
+        let _ = state.fanout.send(bytes.clone());
+        if state.settings.has_fault(Fault::NonMonotonic) {
+            if frame % 30 == 0 {
+                if let Some(old) = stale.take() {
+                    let _ = state.fanout.send(old);
+                }
+            }
+            if frame % 30 == 28 {
+                stale = Some(bytes);
+            }
+        }
 
         let peak = sample.detection.confirmed.map(|p| EnhancedPeak {
             frame_count: p.frame_index,

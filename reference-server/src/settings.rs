@@ -93,6 +93,10 @@ pub struct Settings {
     #[arg(long, env = "NHEM_CONTROL_RATE", default_value_t = 5.0)]
     pub control_rate_per_s: f64,
 
+    /// Inject a protocol violation (for the conformance suite's self-test; repeatable).
+    #[arg(long = "fault", value_enum, hide = true)]
+    pub faults: Vec<crate::faults::Fault>,
+
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `reference_server=debug`.
     #[arg(long, env = "NHEM_LOG", default_value = "info")]
     pub log: String,
@@ -110,6 +114,10 @@ impl Settings {
 
     pub fn auth_timeout(&self) -> Duration {
         Duration::from_millis(self.auth_timeout_ms)
+    }
+
+    pub fn has_fault(&self, fault: crate::faults::Fault) -> bool {
+        self.faults.contains(&fault)
     }
 
     pub fn slow_client_budget(&self) -> Duration {

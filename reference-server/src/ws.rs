@@ -5,6 +5,7 @@
 //! when it stays behind, so it never delays anyone else.
 
 use crate::auth::password_matches;
+use crate::faults::Fault;
 use crate::state::AppState;
 use futures_util::{SinkExt, StreamExt};
 use protocol::nhem::{
@@ -171,7 +172,8 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
         };
         match parse_client_message(bytes.as_bytes(), state.settings.max_message_bytes) {
             Ok(ClientMessage::Auth(auth))
-                if password_matches(&auth.password, &state.settings.password) =>
+                if password_matches(&auth.password, &state.settings.password)
+                    || state.settings.has_fault(Fault::AcceptWrongPassword) =>
             {
                 // Counted before the initial status, so that status includes this client.
                 state.metrics.ws_clients.fetch_add(1, Relaxed);
@@ -193,6 +195,9 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
                     message: "Authentication failed: wrong password".into(),
                 };
                 let _ = ws.send(text(&ServerMessage::AuthResponse(refused))).await;
+                if state.settings.has_fault(Fault::NoCloseAfterFailedAuth) {
+                    continue;
+                }
                 close(ws, CloseCode::Policy, "authentication failed").await;
                 return false;
             }
@@ -203,6 +208,7 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
                 );
                 let _ = ws.send(error_frame(error)).await;
             }
+            Err(e) if silenced(&e, state) => {}
             Err(e) => {
                 state
                     .metrics
@@ -214,6 +220,11 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
             }
         }
     }
+}
+
+/// Whether the no-error-on-bad-JSON fault swallows this error.
+fn silenced(error: &protocol::ParseError, state: &AppState) -> bool {
+    error.code == ErrorCode::InvalidJson && state.settings.has_fault(Fault::NoErrorOnBadJson)
 }
 
 fn binary_refused() -> ErrorMessage {
@@ -238,28 +249,31 @@ async fn read_failed(ws: &mut Ws, error: WsError, state: &AppState) {
     }
 }
 
-/// The reply to one message from an authenticated client.
-fn reply(bytes: &[u8], state: &AppState) -> ServerMessage {
-    match parse_client_message(bytes, state.settings.max_message_bytes) {
-        Ok(ClientMessage::Ping(ping)) => ServerMessage::Pong(Pong {
-            timestamp: Timestamp::now(),
-            id: ping.id,
-        }),
-        Ok(ClientMessage::GetStatus(_)) => {
-            ServerMessage::Status(state.status_message(StatusReason::Request))
-        }
-        Ok(ClientMessage::Auth(_)) => ServerMessage::Error(ErrorMessage::new(
-            ErrorCode::InvalidState,
-            "already authenticated",
-        )),
-        Err(e) => {
-            state
-                .metrics
-                .ws_messages_rejected_total
-                .fetch_add(1, Relaxed);
-            ServerMessage::Error(ErrorMessage::from_parse_error(&e))
-        }
-    }
+/// The reply to one message from an authenticated client (`None`: no reply).
+fn reply(bytes: &[u8], state: &AppState) -> Option<ServerMessage> {
+    Some(
+        match parse_client_message(bytes, state.settings.max_message_bytes) {
+            Ok(ClientMessage::Ping(ping)) => ServerMessage::Pong(Pong {
+                timestamp: Timestamp::now(),
+                id: ping.id,
+            }),
+            Ok(ClientMessage::GetStatus(_)) => {
+                ServerMessage::Status(state.status_message(StatusReason::Request))
+            }
+            Ok(ClientMessage::Auth(_)) => ServerMessage::Error(ErrorMessage::new(
+                ErrorCode::InvalidState,
+                "already authenticated",
+            )),
+            Err(e) if silenced(&e, state) => return None,
+            Err(e) => {
+                state
+                    .metrics
+                    .ws_messages_rejected_total
+                    .fetch_add(1, Relaxed);
+                ServerMessage::Error(ErrorMessage::from_parse_error(&e))
+            }
+        },
+    )
 }
 
 async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &CancellationToken) {
@@ -273,8 +287,10 @@ async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &Cance
             incoming = ws.next() => match incoming {
                 None => return,
                 Some(Ok(Message::Text(t))) => {
-                    if ws.send(text(&reply(t.as_bytes(), state))).await.is_err() {
-                        return;
+                    if let Some(answer) = reply(t.as_bytes(), state) {
+                        if ws.send(text(&answer)).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Some(Ok(Message::Binary(_))) => {
