@@ -1,0 +1,207 @@
+//! `conformance` binary: parses the command line and runs one mode.
+//! Exit codes: 0 nothing failed, 1 a case failed, 2 usage or connection error.
+
+use clap::{Parser, Subcommand};
+use conformance::outcome::Report;
+use conformance::{now_rfc3339, report, suite, validate, wire};
+use protocol::nhem::MessageKind;
+use protocol::schema::SchemaSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Validates NHEM servers and clients over the wire, live, through a proxy, or from files.
+#[derive(Parser)]
+#[command(name = "conformance", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Validate message files (.json) and transcripts (.jsonl) against the schemas.
+    Validate {
+        /// Files or directories (searched recursively for .json and .jsonl).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Schema to use for messages without `type` (e.g. control_request).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Write report.json, report.md and report.junit.xml here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Run the server suite against a live server.
+    Server {
+        /// WebSocket URL, e.g. ws://127.0.0.1:30415/
+        #[arg(long)]
+        ws: String,
+        /// HTTP base URL, e.g. http://127.0.0.1:8421 (without it the HTTP cases are skipped).
+        #[arg(long)]
+        http: Option<String>,
+        #[arg(
+            long,
+            env = "NHEM_PASSWORD",
+            default_value = "31415",
+            hide_env_values = true
+        )]
+        password: String,
+        /// How long to capture the broadcast for rate and jitter.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        window: Duration,
+        /// How long the server may take to close a client that never authenticates.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        auth_timeout: Duration,
+        /// Never change server state (skips pause/resume and config set).
+        #[arg(long)]
+        no_mutate: bool,
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn schemas() -> Arc<SchemaSet> {
+    Arc::new(SchemaSet::load(&protocol::profile::NHEM).expect("the embedded NHEM schemas compile"))
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Prints the summary, writes the reports, and turns the verdict into the exit code.
+fn finish(report: &Report, dir: Option<&PathBuf>) -> ExitCode {
+    for case in &report.cases {
+        let note = case
+            .evidence
+            .first()
+            .map(|e| e.note.as_str())
+            .unwrap_or_default();
+        println!(
+            "{:<14} {:<45} {}",
+            case.outcome.as_str(),
+            case.id,
+            note.chars().take(120).collect::<String>()
+        );
+    }
+    let s = &report.summary;
+    println!(
+        "\n{} cases: {} pass, {} non-strict, {} informational, {} fail",
+        s.total, s.pass, s.non_strict, s.informational, s.fail
+    );
+    if let Some(dir) = dir {
+        match report::write_all(report, dir) {
+            Ok(files) => println!(
+                "reports: {}",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(e) => {
+                return usage_error(format!("cannot write reports into {}: {e}", dir.display()))
+            }
+        }
+    }
+    if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let started_at = now_rfc3339();
+    let started = Instant::now();
+    match cli.mode {
+        Mode::Validate {
+            paths,
+            kind,
+            report,
+        } => {
+            let kind = match kind.as_deref().map(|k| MessageKind::from_name(k).ok_or(k)) {
+                None => None,
+                Some(Ok(k)) => Some(k),
+                Some(Err(k)) => {
+                    let known: Vec<_> = MessageKind::ALL.iter().map(|k| k.name()).collect();
+                    return usage_error(format!(
+                        "unknown --kind {k:?}; one of {}",
+                        known.join(", ")
+                    ));
+                }
+            };
+            let schemas = schemas();
+            let mut cases = Vec::new();
+            for path in &paths {
+                let files = match validate::collect_files(path) {
+                    Ok(f) if !f.is_empty() => f,
+                    Ok(_) => {
+                        return usage_error(format!(
+                            "{} holds no .json or .jsonl files",
+                            path.display()
+                        ))
+                    }
+                    Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
+                };
+                for file in files {
+                    let (messages, findings) = validate::check_file(&schemas, &file, kind);
+                    for finding in &findings {
+                        eprintln!("{finding}");
+                    }
+                    cases.push(validate::file_case(&file, messages, &findings));
+                }
+            }
+            let subject = paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let report_data = Report::new(
+                "validate",
+                subject,
+                started_at,
+                started.elapsed().as_secs_f64(),
+                cases,
+            );
+            finish(&report_data, report.as_ref())
+        }
+        Mode::Server {
+            ws,
+            http,
+            password,
+            window,
+            auth_timeout,
+            no_mutate,
+            report,
+        } => {
+            // One connection up front: an unreachable subject is a usage error, not 50 failures.
+            if let Err(e) = wire::WsConn::connect(&ws, Duration::from_secs(5)).await {
+                return usage_error(e);
+            }
+            let ctx = suite::Ctx {
+                ws_url: ws.clone(),
+                http_url: http.clone(),
+                password,
+                schemas: schemas(),
+                window,
+                mutate: !no_mutate,
+                auth_timeout,
+            };
+            let cases = suite::run(&ctx).await;
+            let subject = format!("{ws}{}", http.map(|h| format!(" {h}")).unwrap_or_default());
+            let report_data = Report::new(
+                "server",
+                subject,
+                started_at,
+                started.elapsed().as_secs_f64(),
+                cases,
+            );
+            finish(&report_data, report.as_ref())
+        }
+    }
+}

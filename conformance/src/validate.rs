@@ -1,0 +1,208 @@
+//! Offline validation: message files and JSONL transcripts against a profile's schemas.
+//!
+//! A `.json` file holds one message. A `.jsonl` file holds one per line, either the message
+//! itself or `{"direction": "c2s" | "s2c", "message": {...}}` (what `record` writes). The schema
+//! comes from the message's `type`; messages without one (HTTP form models) need `--kind`.
+
+use crate::outcome::{CaseResult, Evidence, Outcome};
+use protocol::nhem::{Channel, MessageKind};
+use protocol::schema::SchemaSet;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// One problem with one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub file: PathBuf,
+    /// 1-based line in a transcript; 0 for a single-message file.
+    pub line: usize,
+    pub rule: String,
+    pub keyword: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = if self.line > 0 {
+            format!("{}:{}", self.file.display(), self.line)
+        } else {
+            self.file.display().to_string()
+        };
+        write!(
+            f,
+            "{place}: {} [{}] {}",
+            self.rule, self.keyword, self.detail
+        )
+    }
+}
+
+/// Every `.json` and `.jsonl` file under `path` (or `path` itself), sorted.
+pub fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            files.extend(collect_files(&p)?);
+        } else if p.extension().is_some_and(|e| e == "json" || e == "jsonl") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn direction_channel(direction: &str) -> Option<Channel> {
+    match direction {
+        "c2s" | "client" | "client_to_server" => Some(Channel::WsClient),
+        "s2c" | "server" | "server_to_client" => Some(Channel::WsServer),
+        _ => None,
+    }
+}
+
+/// Validates one message; `kind` overrides inference from `type`.
+pub fn check_message(
+    schemas: &SchemaSet,
+    message: &Value,
+    kind: Option<MessageKind>,
+    direction: Option<&str>,
+) -> Vec<(String, String, String)> {
+    let kind = match kind {
+        Some(k) => k,
+        None => match message["type"].as_str() {
+            None => {
+                return vec![(
+                    "required:type".into(),
+                    "required".into(),
+                    "no `type` member; pass --kind for request models".into(),
+                )]
+            }
+            Some(name) => match MessageKind::from_type(name) {
+                Some(k) => k,
+                None => {
+                    return vec![(
+                        "enum:type".into(),
+                        "enum".into(),
+                        format!("unknown message type {name:?}"),
+                    )]
+                }
+            },
+        },
+    };
+    let mut found: Vec<(String, String, String)> = schemas
+        .violations(kind.name(), message)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.rule.to_string(), v.keyword, v.message))
+        .collect();
+    if let Some(direction) = direction {
+        match direction_channel(direction) {
+            Some(channel)
+                if channel != kind.channel()
+                    && !(kind == MessageKind::Error && channel == Channel::WsServer) =>
+            {
+                found.push((
+                    "direction".into(),
+                    "direction".into(),
+                    format!("a {} message travelling {direction}", kind.name()),
+                ));
+            }
+            None => found.push((
+                "direction".into(),
+                "direction".into(),
+                format!("unknown direction {direction:?}; use c2s or s2c"),
+            )),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Validates one file; a file that cannot be read or parsed is itself a finding.
+pub fn check_file(
+    schemas: &SchemaSet,
+    file: &Path,
+    kind: Option<MessageKind>,
+) -> (usize, Vec<Finding>) {
+    let finding = |line, rule: &str, keyword: &str, detail: String| Finding {
+        file: file.to_owned(),
+        line,
+        rule: rule.into(),
+        keyword: keyword.into(),
+        detail,
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return (0, vec![finding(0, "io", "io", e.to_string())]),
+    };
+    let transcript = file.extension().is_some_and(|e| e == "jsonl");
+    let lines: Vec<(usize, &str)> = if transcript {
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l))
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect()
+    } else {
+        vec![(0, text.as_str())]
+    };
+    let mut findings = Vec::new();
+    for (line, source) in &lines {
+        let value: Value = match serde_json::from_str(source) {
+            Ok(v) => v,
+            Err(e) => {
+                findings.push(finding(
+                    *line,
+                    "json",
+                    "json",
+                    format!("not valid JSON: {e}"),
+                ));
+                continue;
+            }
+        };
+        let (message, direction) = match (value.get("message"), value.get("type")) {
+            (Some(m), None) => (m.clone(), value["direction"].as_str().map(str::to_owned)),
+            _ => (value, None),
+        };
+        for (rule, keyword, detail) in check_message(schemas, &message, kind, direction.as_deref())
+        {
+            findings.push(finding(*line, &rule, &keyword, detail));
+        }
+    }
+    (lines.len(), findings)
+}
+
+/// One case per file: pass, or fail with (up to 20 of) its findings as evidence.
+pub fn file_case(file: &Path, messages: usize, findings: &[Finding]) -> CaseResult {
+    let id = format!("validate.{}", file.display());
+    if findings.is_empty() {
+        return CaseResult::new(
+            &id,
+            "every message matches its schema",
+            Outcome::Pass,
+            vec![Evidence::note(format!("{messages} messages valid"))],
+        );
+    }
+    let mut evidence: Vec<Evidence> = findings
+        .iter()
+        .take(20)
+        .map(|f| {
+            let mut e = Evidence::note(f.to_string());
+            e.rule = Some(f.rule.clone());
+            e
+        })
+        .collect();
+    if findings.len() > 20 {
+        evidence.push(Evidence::note(format!(
+            "… and {} more",
+            findings.len() - 20
+        )));
+    }
+    CaseResult::new(
+        &id,
+        "every message matches its schema",
+        Outcome::Fail,
+        evidence,
+    )
+}
