@@ -84,7 +84,6 @@ pub struct CaseResult {
     pub title: String,
     pub outcome: Outcome,
     pub evidence: Vec<Evidence>,
-    pub duration_ms: f64,
 }
 
 impl CaseResult {
@@ -94,7 +93,6 @@ impl CaseResult {
             title: title.into(),
             outcome,
             evidence,
-            duration_ms: 0.0,
         }
     }
 }

@@ -97,6 +97,8 @@ pub fn check_message(
         .into_iter()
         .map(|v| (v.rule.to_string(), v.keyword, v.message))
         .collect();
+    // `format` and `pattern` often both reject one timestamp: report the rule once.
+    found.dedup_by(|a, b| a.0 == b.0);
     if let Some(direction) = direction {
         match direction_channel(direction) {
             Some(channel)

@@ -163,7 +163,14 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
                 let _ = ws.send(error_frame(binary_refused())).await;
                 continue;
             }
-            Ok(Message::Close(_)) => return false,
+            Ok(Message::Close(_)) => {
+                // tungstenite has queued the close reply; polling on sends it and ends cleanly.
+                let _ = timeout(std::time::Duration::from_secs(1), async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                })
+                .await;
+                return false;
+            }
             Ok(_) => continue,
             Err(e) => {
                 read_failed(ws, e, state).await;

@@ -169,22 +169,41 @@ async fn bad_auth(ctx: &Ctx) -> Vec<CaseResult> {
             "not evaluated: the wrong password was accepted",
         )
     } else {
-        match conn.close_code(ANSWER).await {
-            Some(Some((1008, _))) => {
-                pass("nhem.ws.auth.bad_password_closes_1008", "closed with 1008")
-            }
-            Some(other) => case(
-                "nhem.ws.auth.bad_password_closes_1008",
-                Outcome::NonStrict,
-                vec![Evidence::note(format!("closed with {other:?}, not 1008"))],
-            ),
-            None => fail(
-                "nhem.ws.auth.bad_password_closes_1008",
-                Evidence::note("still open 3 s after a failed auth"),
-            ),
-        }
+        closes_after_refusal(&mut conn).await
     });
     finish_bad_auth(ctx, out).await
+}
+
+/// After a refused auth the server must close at once: not later, and not only because the
+/// unauthenticated connection then ran into the auth timeout (an `error` first gives that away).
+async fn closes_after_refusal(conn: &mut WsConn) -> CaseResult {
+    let id = "nhem.ws.auth.bad_password_closes_1008";
+    let started = std::time::Instant::now();
+    let mut error = None;
+    loop {
+        match conn
+            .next_event(ANSWER.saturating_sub(started.elapsed()))
+            .await
+        {
+            Event::Json { value, .. } if value["type"] == "error" => error = Some(value),
+            Event::Closed(frame) => {
+                let waited = started.elapsed().as_secs_f64();
+                let evidence =
+                    Evidence::note(format!("closed {frame:?} {waited:.2} s after the refusal"))
+                        .with_measured("time_to_close", waited, "s");
+                return match (error, frame) {
+                    (Some(error), _) => fail(id, Evidence::note(format!("the connection stayed open until the server sent {} and closed {waited:.1} s later", error["error_code"])).with_message(error)),
+                    (None, _) if waited > 1.0 => fail(id, evidence),
+                    (None, Some((1008, _))) => case(id, Outcome::Pass, vec![evidence]),
+                    (None, _) => case(id, Outcome::NonStrict, vec![evidence]),
+                };
+            }
+            Event::Timeout => {
+                return fail(id, Evidence::note("still open 3 s after a failed auth"))
+            }
+            _ => continue,
+        }
+    }
 }
 
 async fn finish_bad_auth(ctx: &Ctx, mut out: Vec<CaseResult>) -> Vec<CaseResult> {

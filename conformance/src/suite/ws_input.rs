@@ -45,8 +45,13 @@ impl Session {
 
     /// The next message that is not a broadcast frame (or what ended the wait).
     async fn answer(&mut self) -> Event {
+        // One deadline for the whole wait: broadcast frames keep coming and must not extend it.
+        let deadline = std::time::Instant::now() + ANSWER;
         loop {
-            let event = self.conn.next_event(ANSWER).await;
+            let event = self
+                .conn
+                .next_event(deadline.saturating_duration_since(std::time::Instant::now()))
+                .await;
             if let Event::Json { value, .. } = &event {
                 match value["type"].as_str() {
                     Some("data") => continue,
@@ -271,8 +276,13 @@ async fn isolated(ctx: &Ctx) -> Vec<CaseResult> {
             let huge = json!({"type": "ping", "id": "x".repeat(1 << 20)}).to_string();
             s.conn.send_text(&huge).await;
             let mut error = None;
+            let deadline = std::time::Instant::now() + ANSWER;
             let closed = loop {
-                match s.conn.next_event(ANSWER).await {
+                match s
+                    .conn
+                    .next_event(deadline.saturating_duration_since(std::time::Instant::now()))
+                    .await
+                {
                     Event::Json { value, .. } if value["type"] == "error" => error = Some(value),
                     Event::Json { .. } | Event::Pong | Event::Text(_) | Event::Binary(_) => {}
                     Event::Closed(frame) => break Some(frame),

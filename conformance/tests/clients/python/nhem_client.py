@@ -35,8 +35,13 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import websockets
-from websockets.exceptions import ConnectionClosed
+try:
+    import websockets
+    from websockets.exceptions import ConnectionClosed
+except ImportError:
+    sys.stderr.write("cannot import `websockets`; run with .tools/venv/bin/python "
+                     "(pip install 'websockets>=15,<16')\n")
+    sys.exit(2)
 
 MODES = ("good", "no-auth", "hammer", "no-read", "crash-on-unknown")
 KNOWN_TYPES = frozenset({"auth_response", "data", "status", "pong", "error"})
@@ -147,13 +152,18 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _parse_int(text: str):
+    # Python refuses ints over 4300 digits (ValueError) although they are valid JSON.
+    return int(text) if len(text) <= 4000 else float(text)
+
+
 def classify(raw) -> tuple[str | None, dict | None, str | None]:
     """(type, message, None) for a known message, (None, message-or-None, reason) otherwise.
     Never raises: deep nesting, huge numbers and NaN all come back as a reason."""
     if not isinstance(raw, str):
         return None, None, "binary frame"
     try:
-        message = json.loads(raw, parse_constant=_reject_constant)
+        message = json.loads(raw, parse_constant=_reject_constant, parse_int=_parse_int)
     except Exception as e:  # ValueError, RecursionError, ...
         return None, None, f"invalid JSON: {short(str(e), 120)}"
     if not isinstance(message, dict):

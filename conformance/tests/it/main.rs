@@ -1,0 +1,8 @@
+//! Integration tests of the conformance suite: it passes a correct server, catches every
+//! injected fault with exactly the expected case, validates files, and writes valid reports.
+
+mod mutations;
+mod reports;
+mod server_suite;
+mod support;
+mod validate;

@@ -1,0 +1,56 @@
+//! Mutation testing: each fault injected into the reference server is reported as `fail` by
+//! exactly the expected case, and nothing else fails.
+
+use crate::support::{describe, ids_with, run_suite_against};
+use conformance::outcome::Outcome;
+use reference_server::faults::Fault;
+
+async fn caught_by(fault: Fault, expected: &str) {
+    let results = run_suite_against(&[fault]).await;
+    let failed = ids_with(&results, Outcome::Fail);
+    assert_eq!(
+        failed,
+        vec![expected.to_owned()],
+        "{fault:?} should fail exactly {expected}\n{}",
+        describe(&results)
+    );
+}
+
+#[tokio::test]
+async fn wrong_field_type() {
+    caught_by(Fault::WrongFieldType, "nhem.ws.data.schema").await;
+}
+
+#[tokio::test]
+async fn missing_field() {
+    caught_by(Fault::MissingField, "nhem.ws.data.schema").await;
+}
+
+#[tokio::test]
+async fn wrong_rate() {
+    caught_by(Fault::WrongRate, "nhem.ws.data.rate_60fps").await;
+}
+
+#[tokio::test]
+async fn non_monotonic_frame_count() {
+    caught_by(Fault::NonMonotonic, "nhem.ws.data.frame_count_monotonic").await;
+}
+
+#[tokio::test]
+async fn accepts_a_wrong_password() {
+    caught_by(Fault::AcceptWrongPassword, "nhem.ws.auth.bad_password").await;
+}
+
+#[tokio::test]
+async fn no_error_on_bad_json() {
+    caught_by(Fault::NoErrorOnBadJson, "nhem.ws.bad_json.error_open").await;
+}
+
+#[tokio::test]
+async fn no_close_after_failed_auth() {
+    caught_by(
+        Fault::NoCloseAfterFailedAuth,
+        "nhem.ws.auth.bad_password_closes_1008",
+    )
+    .await;
+}

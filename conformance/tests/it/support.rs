@@ -1,0 +1,62 @@
+//! Starting reference servers (optionally with faults) and running the suite against them.
+
+use conformance::outcome::{CaseResult, Outcome};
+use conformance::suite::{self, Ctx};
+use protocol::schema::SchemaSet;
+use reference_server::faults::Fault;
+use reference_server::{RunningServer, Settings};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+pub static SCHEMAS: LazyLock<Arc<SchemaSet>> =
+    LazyLock::new(|| Arc::new(SchemaSet::load(&protocol::profile::NHEM).expect("schemas compile")));
+
+/// Runs the whole server suite against a reference server started with `faults`.
+pub async fn run_suite_against(faults: &[Fault]) -> Vec<CaseResult> {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::for_tests(data_dir.path().to_owned());
+    settings.faults = faults.to_vec();
+    settings.auth_timeout_ms = 1000;
+    // The suite posts a dozen changes in a row; rate limiting has its own server test.
+    settings.control_rate_per_s = 1000.0;
+    let server = RunningServer::start(settings).await.expect("server starts");
+    let ctx = Ctx {
+        ws_url: format!("ws://{}/", server.ws_addr),
+        http_url: Some(format!("http://{}", server.http_addr)),
+        password: "31415".into(),
+        schemas: SCHEMAS.clone(),
+        window: Duration::from_secs(2),
+        mutate: true,
+        auth_timeout: Duration::from_secs(1),
+    };
+    let results = suite::run(&ctx).await;
+    server.stop().await;
+    results
+}
+
+pub fn ids_with(results: &[CaseResult], outcome: Outcome) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| r.outcome == outcome)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+pub fn describe(results: &[CaseResult]) -> String {
+    results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pass)
+        .map(|r| {
+            format!(
+                "{} {}: {}",
+                r.outcome.as_str(),
+                r.id,
+                r.evidence
+                    .first()
+                    .map(|e| e.note.as_str())
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
