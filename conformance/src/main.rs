@@ -60,6 +60,27 @@ enum Mode {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Run a probe server that a third-party client connects to, and judge the client.
+    Client {
+        /// Address to listen on, e.g. 127.0.0.1:30415 (point the client at ws://ADDR/).
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// How long to run; the probe stops by itself (at least 8 s for the full script).
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(
+            long,
+            env = "NHEM_PASSWORD",
+            default_value = "31415",
+            hide_env_values = true
+        )]
+        password: String,
+        /// Frame rate of the probe's broadcast.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+        fps: u32,
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
 
 fn schemas() -> Arc<SchemaSet> {
@@ -197,6 +218,40 @@ async fn main() -> ExitCode {
             let report_data = Report::new(
                 "server",
                 subject,
+                started_at,
+                started.elapsed().as_secs_f64(),
+                cases,
+            );
+            finish(&report_data, report.as_ref())
+        }
+        Mode::Client {
+            listen,
+            duration,
+            password,
+            fps,
+            report,
+        } => {
+            let config = conformance::probe::ProbeConfig {
+                listen,
+                duration,
+                password,
+                fps,
+            };
+            eprintln!(
+                "probe listening on ws://{listen}/ for {}",
+                humantime::format_duration(duration)
+            );
+            let cases = match conformance::probe::run(config).await {
+                Ok(cases) => cases,
+                Err(e) => {
+                    return usage_error(format!(
+                        "cannot listen on {listen}: {e} (choose another --listen address)"
+                    ))
+                }
+            };
+            let report_data = Report::new(
+                "client",
+                format!("ws://{listen}/"),
                 started_at,
                 started.elapsed().as_secs_f64(),
                 cases,
