@@ -81,6 +81,38 @@ enum Mode {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Forward a real client to a real server and validate both directions live.
+    Proxy {
+        /// Address clients connect to, e.g. 127.0.0.1:30416.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The real server's WebSocket URL, e.g. ws://127.0.0.1:30415/
+        #[arg(long)]
+        upstream: String,
+        /// How long to run; the proxy stops by itself.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Record a scripted session as a redacted JSONL transcript (diffable, validatable).
+    Record {
+        #[arg(long)]
+        ws: String,
+        #[arg(
+            long,
+            env = "NHEM_PASSWORD",
+            default_value = "31415",
+            hide_env_values = true
+        )]
+        password: String,
+        /// Data frames to keep in the transcript.
+        #[arg(long, default_value_t = 3)]
+        frames: usize,
+        /// Transcript file to write (.jsonl); `-` for standard output.
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
 }
 
 fn schemas() -> Arc<SchemaSet> {
@@ -257,6 +289,61 @@ async fn main() -> ExitCode {
                 cases,
             );
             finish(&report_data, report.as_ref())
+        }
+        Mode::Proxy {
+            listen,
+            upstream,
+            duration,
+            report,
+        } => {
+            if let Err(e) = wire::WsConn::connect(&upstream, Duration::from_secs(5)).await {
+                return usage_error(e);
+            }
+            eprintln!(
+                "proxy ws://{listen}/ -> {upstream} for {}",
+                humantime::format_duration(duration)
+            );
+            let config = conformance::proxy::ProxyConfig {
+                listen,
+                upstream: upstream.clone(),
+                duration,
+            };
+            let cases = match conformance::proxy::run(config, schemas()).await {
+                Ok(cases) => cases,
+                Err(e) => {
+                    return usage_error(format!(
+                        "cannot listen on {listen}: {e} (choose another --listen address)"
+                    ))
+                }
+            };
+            let report_data = Report::new(
+                "proxy",
+                format!("ws://{listen}/ -> {upstream}"),
+                started_at,
+                started.elapsed().as_secs_f64(),
+                cases,
+            );
+            finish(&report_data, report.as_ref())
+        }
+        Mode::Record {
+            ws,
+            password,
+            frames,
+            out,
+        } => {
+            let lines = match conformance::record::record(&ws, &password, frames).await {
+                Ok(lines) => lines,
+                Err(e) => return usage_error(e),
+            };
+            let text = conformance::record::to_jsonl(&lines);
+            if out.as_os_str() == "-" {
+                print!("{text}");
+            } else if let Err(e) = std::fs::write(&out, text) {
+                return usage_error(format!("cannot write {}: {e}", out.display()));
+            } else {
+                eprintln!("{} messages written to {}", lines.len(), out.display());
+            }
+            ExitCode::SUCCESS
         }
     }
 }

@@ -1,1 +1,271 @@
-//! placeholder
+//! `proxy` mode: sits between a real client and a real server, forwards every message, and
+//! validates both directions live.
+//!
+//! Each message is forwarded first and validated afterwards, so validation never delays
+//! delivery. The proxy measures what it adds: the time from a message's arrival to the end of
+//! its forwarding write, in an HdrHistogram.
+
+use crate::outcome::{CaseResult, Evidence, Outcome};
+use crate::validate::check_message;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use protocol::schema::SchemaSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub upstream: String,
+    pub duration: Duration,
+}
+
+/// Findings of one run, shared by all sessions.
+struct Findings {
+    sessions: usize,
+    upstream_failures: Vec<String>,
+    messages: [usize; 2],
+    violations: [Vec<Evidence>; 2],
+    /// Microseconds from arrival to forwarded, per direction.
+    forward_us: [Histogram<u64>; 2],
+}
+
+const C2S: usize = 0;
+const S2C: usize = 1;
+const DIRECTIONS: [&str; 2] = ["c2s", "s2c"];
+
+pub async fn run(config: ProxyConfig, schemas: Arc<SchemaSet>) -> std::io::Result<Vec<CaseResult>> {
+    let listener = TcpListener::bind(config.listen).await?;
+    Ok(run_on(listener, config, schemas).await)
+}
+
+pub async fn run_on(
+    listener: TcpListener,
+    config: ProxyConfig,
+    schemas: Arc<SchemaSet>,
+) -> Vec<CaseResult> {
+    let histogram =
+        || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let findings = Arc::new(Mutex::new(Findings {
+        sessions: 0,
+        upstream_failures: Vec::new(),
+        messages: [0, 0],
+        violations: [Vec::new(), Vec::new()],
+        forward_us: [histogram(), histogram()],
+    }));
+    let stop = CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let deadline = tokio::time::Instant::now() + config.duration;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
+            _ = tokio::time::sleep_until(deadline) => break,
+        };
+        let (findings, schemas, stop, upstream) = (
+            findings.clone(),
+            schemas.clone(),
+            stop.clone(),
+            config.upstream.clone(),
+        );
+        tracker.spawn(async move { session(stream, &upstream, &findings, &schemas, &stop).await });
+    }
+    stop.cancel();
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
+    let findings = findings
+        .lock()
+        .expect("proxy findings lock is never poisoned");
+    verdicts(&findings)
+}
+
+async fn session(
+    client: TcpStream,
+    upstream_url: &str,
+    findings: &Mutex<Findings>,
+    schemas: &SchemaSet,
+    stop: &CancellationToken,
+) {
+    let _ = client.set_nodelay(true);
+    let Ok(mut downstream) = tokio_tungstenite::accept_async(client).await else {
+        return;
+    };
+    let upstream = match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(upstream_url),
+    )
+    .await
+    {
+        Ok(Ok((ws, _))) => ws,
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => "no handshake within 5 s".into(),
+            };
+            findings
+                .lock()
+                .expect("lock")
+                .upstream_failures
+                .push(reason);
+            let _ = downstream.close(None).await;
+            return;
+        }
+    };
+    findings.lock().expect("lock").sessions += 1;
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let (mut down_tx, mut down_rx) = downstream.split();
+    loop {
+        // Which direction a message travels, and the message.
+        let (direction, message, arrived) = tokio::select! {
+            _ = stop.cancelled() => break,
+            m = down_rx.next() => (C2S, m, Instant::now()),
+            m = up_rx.next() => (S2C, m, Instant::now()),
+        };
+        let Some(Ok(message)) = message else { break };
+        // Each hop answers its own RFC 6455 pings (tungstenite does it); forwarding them too
+        // would hand the client a second, stray pong.
+        if matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            continue;
+        }
+        let closing = message.is_close();
+        let text = match &message {
+            Message::Text(t) => Some(t.clone()),
+            _ => None,
+        };
+        let forwarded = if direction == C2S {
+            up_tx.send(message).await
+        } else {
+            down_tx.send(message).await
+        };
+        let took_us = arrived.elapsed().as_micros() as u64;
+        if forwarded.is_err() && direction == C2S {
+            // The server hung up while we wrote to it (e.g. it refused an oversize message):
+            // what it said before hanging up still belongs to the client.
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(Ok(message)) = up_rx.next().await {
+                    if down_tx.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+            break;
+        }
+        if forwarded.is_err() || closing {
+            break;
+        }
+        let mut f = findings
+            .lock()
+            .expect("proxy findings lock is never poisoned");
+        let _ = f.forward_us[direction].record(took_us.max(1));
+        f.messages[direction] += 1;
+        if let Some(text) = text {
+            let problems = match serde_json::from_str(text.as_str()) {
+                Ok(value) => check_message(schemas, &value, None, Some(DIRECTIONS[direction]))
+                    .into_iter()
+                    .map(|(rule, _, detail)| {
+                        let mut e =
+                            Evidence::note(format!("{}: {rule}: {detail}", DIRECTIONS[direction]))
+                                .with_message(value.clone());
+                        e.rule = Some(rule);
+                        e
+                    })
+                    .collect(),
+                Err(e) => vec![Evidence::note(format!(
+                    "{}: not JSON: {e}",
+                    DIRECTIONS[direction]
+                ))],
+            };
+            // Keep the first few as evidence; count the rest.
+            let room = 20usize.saturating_sub(f.violations[direction].len());
+            f.violations[direction].extend(problems.into_iter().take(room));
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = up_tx.close().await;
+        let _ = down_tx.close().await;
+    })
+    .await;
+}
+
+fn verdicts(f: &Findings) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    let sessions_note = format!(
+        "{} sessions forwarded, {} upstream failures",
+        f.sessions,
+        f.upstream_failures.len()
+    );
+    out.push(if f.upstream_failures.is_empty() {
+        CaseResult::new(
+            "nhem.proxy.upstream",
+            "Every session reached the upstream server",
+            if f.sessions > 0 {
+                Outcome::Pass
+            } else {
+                Outcome::Informational
+            },
+            vec![Evidence::note(sessions_note)],
+        )
+    } else {
+        CaseResult::new(
+            "nhem.proxy.upstream",
+            "Every session reached the upstream server",
+            Outcome::Fail,
+            f.upstream_failures
+                .iter()
+                .take(5)
+                .map(Evidence::note)
+                .collect(),
+        )
+    });
+    for (direction, id, title) in [
+        (
+            C2S,
+            "nhem.proxy.client_messages_valid",
+            "Every client message matches its schema",
+        ),
+        (
+            S2C,
+            "nhem.proxy.server_messages_valid",
+            "Every server message matches its schema",
+        ),
+    ] {
+        let n = f.messages[direction];
+        out.push(if !f.violations[direction].is_empty() {
+            CaseResult::new(id, title, Outcome::Fail, f.violations[direction].clone())
+        } else if n == 0 {
+            CaseResult::new(
+                id,
+                title,
+                Outcome::Informational,
+                vec![Evidence::note("no message in this direction")],
+            )
+        } else {
+            CaseResult::new(
+                id,
+                title,
+                Outcome::Pass,
+                vec![Evidence::note(format!("{n} messages valid"))],
+            )
+        });
+    }
+    let h = &f.forward_us[S2C];
+    out.push(CaseResult::new(
+        "nhem.proxy.overhead",
+        "Time the proxy adds to server-to-client messages (arrival to forwarded)",
+        Outcome::Informational,
+        vec![Evidence::note(format!(
+            "{} messages: p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+            h.len(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        ))
+        .with_measured("overhead_p99", h.value_at_quantile(0.99) as f64, "us")],
+    ));
+    out
+}
