@@ -9,6 +9,7 @@ use crate::outcome::{CaseResult, Evidence, Outcome};
 use crate::validate::check_message;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use protocol::nhem::{Channel, MessageKind};
 use protocol::schema::SchemaSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,36 @@ pub struct ProxyConfig {
     pub listen: SocketAddr,
     pub upstream: String,
     pub duration: Duration,
+}
+
+/// Hashes of server messages already found valid. A broadcast sends the same bytes to every
+/// client, so with N clients each frame is validated once instead of N times.
+#[derive(Default)]
+struct SeenValid(Mutex<std::collections::HashSet<u64>>);
+
+impl SeenValid {
+    fn hash(text: &str) -> u64 {
+        use std::hash::Hasher;
+        // Fixed keys: equal texts must hash equally in every session.
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(text.as_bytes());
+        h.finish()
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.0
+            .lock()
+            .expect("cache lock is never poisoned")
+            .contains(&key)
+    }
+
+    fn insert(&self, key: u64) {
+        let mut set = self.0.lock().expect("cache lock is never poisoned");
+        if set.len() > 100_000 {
+            set.clear();
+        }
+        set.insert(key);
+    }
 }
 
 /// Findings of one run, shared by all sessions.
@@ -58,6 +89,7 @@ pub async fn run_on(
         forward_us: [histogram(), histogram()],
     }));
     let stop = CancellationToken::new();
+    let seen = Arc::new(SeenValid::default());
     let tracker = tokio_util::task::TaskTracker::new();
     let deadline = tokio::time::Instant::now() + config.duration;
     loop {
@@ -65,13 +97,16 @@ pub async fn run_on(
             accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
             _ = tokio::time::sleep_until(deadline) => break,
         };
-        let (findings, schemas, stop, upstream) = (
+        let (findings, schemas, stop, upstream, seen) = (
             findings.clone(),
             schemas.clone(),
             stop.clone(),
             config.upstream.clone(),
+            seen.clone(),
         );
-        tracker.spawn(async move { session(stream, &upstream, &findings, &schemas, &stop).await });
+        tracker.spawn(async move {
+            session(stream, &upstream, &findings, &schemas, &seen, &stop).await
+        });
     }
     stop.cancel();
     tracker.close();
@@ -82,11 +117,67 @@ pub async fn run_on(
     verdicts(&findings)
 }
 
+/// What one session saw; merged into the run's [`Findings`] once, when the session ends, so
+/// sessions never contend for a lock per message.
+struct SessionFindings {
+    messages: [usize; 2],
+    violations: [Vec<Evidence>; 2],
+    forward_us: [Histogram<u64>; 2],
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Checks one message. The typed decoder is tried first: it accepts only what the schema
+/// accepts (a property test in `protocol` holds it to that) and is much cheaper than schema
+/// validation, which only runs to explain a message the decoder refused.
+fn problems(schemas: &SchemaSet, seen: &SeenValid, text: &str, direction: usize) -> Vec<Evidence> {
+    let key = SeenValid::hash(text);
+    if seen.contains(key) {
+        return Vec::new();
+    }
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![Evidence::note(format!(
+                "{}: not JSON: {e}",
+                DIRECTIONS[direction]
+            ))]
+        }
+    };
+    let expected = if direction == C2S {
+        Channel::WsClient
+    } else {
+        Channel::WsServer
+    };
+    if let Some(kind) = value["type"]
+        .as_str()
+        .and_then(MessageKind::from_type)
+        .filter(|k| k.channel() == expected)
+    {
+        if protocol::nhem::decode(kind, value.clone()).is_ok() {
+            seen.insert(key);
+            return Vec::new();
+        }
+    }
+    check_message(schemas, &value, None, Some(DIRECTIONS[direction]))
+        .into_iter()
+        .map(|(rule, _, detail)| {
+            let mut e = Evidence::note(format!("{}: {rule}: {detail}", DIRECTIONS[direction]))
+                .with_message(value.clone());
+            e.rule = Some(rule);
+            e
+        })
+        .collect()
+}
+
 async fn session(
     client: TcpStream,
     upstream_url: &str,
     findings: &Mutex<Findings>,
     schemas: &SchemaSet,
+    seen: &SeenValid,
     stop: &CancellationToken,
 ) {
     let _ = client.set_nodelay(true);
@@ -107,14 +198,18 @@ async fn session(
             };
             findings
                 .lock()
-                .expect("lock")
+                .expect("proxy findings lock is never poisoned")
                 .upstream_failures
                 .push(reason);
             let _ = downstream.close(None).await;
             return;
         }
     };
-    findings.lock().expect("lock").sessions += 1;
+    let mut local = SessionFindings {
+        messages: [0, 0],
+        violations: [Vec::new(), Vec::new()],
+        forward_us: [histogram(), histogram()],
+    };
     let (mut up_tx, mut up_rx) = upstream.split();
     let (mut down_tx, mut down_rx) = downstream.split();
     loop {
@@ -157,31 +252,12 @@ async fn session(
         if forwarded.is_err() || closing {
             break;
         }
-        let mut f = findings
-            .lock()
-            .expect("proxy findings lock is never poisoned");
-        let _ = f.forward_us[direction].record(took_us.max(1));
-        f.messages[direction] += 1;
+        let _ = local.forward_us[direction].record(took_us.max(1));
+        local.messages[direction] += 1;
         if let Some(text) = text {
-            let problems = match serde_json::from_str(text.as_str()) {
-                Ok(value) => check_message(schemas, &value, None, Some(DIRECTIONS[direction]))
-                    .into_iter()
-                    .map(|(rule, _, detail)| {
-                        let mut e =
-                            Evidence::note(format!("{}: {rule}: {detail}", DIRECTIONS[direction]))
-                                .with_message(value.clone());
-                        e.rule = Some(rule);
-                        e
-                    })
-                    .collect(),
-                Err(e) => vec![Evidence::note(format!(
-                    "{}: not JSON: {e}",
-                    DIRECTIONS[direction]
-                ))],
-            };
-            // Keep the first few as evidence; count the rest.
-            let room = 20usize.saturating_sub(f.violations[direction].len());
-            f.violations[direction].extend(problems.into_iter().take(room));
+            let found = problems(schemas, seen, text.as_str(), direction);
+            let room = 20usize.saturating_sub(local.violations[direction].len());
+            local.violations[direction].extend(found.into_iter().take(room));
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -189,6 +265,18 @@ async fn session(
         let _ = down_tx.close().await;
     })
     .await;
+    let mut f = findings
+        .lock()
+        .expect("proxy findings lock is never poisoned");
+    f.sessions += 1;
+    for d in [C2S, S2C] {
+        f.messages[d] += local.messages[d];
+        let room = 20usize.saturating_sub(f.violations[d].len());
+        f.violations[d].extend(local.violations[d].drain(..).take(room));
+        f.forward_us[d]
+            .add(&local.forward_us[d])
+            .expect("histograms with the same bounds merge");
+    }
 }
 
 fn verdicts(f: &Findings) -> Vec<CaseResult> {
