@@ -1,0 +1,372 @@
+//! One simulated client per task: WebSocket (broadcast, slow consumers, churn) or HTTP polling.
+
+use crate::frame::{head, now_us, timestamp_us};
+use crate::recorder::{Arrival, Counters, Recorder, Sample, Sequence};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Empty};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Broadcast,
+    SlowConsumers,
+    Churn,
+    Polling,
+}
+
+/// What all clients share.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub ws_url: String,
+    pub http_url: Option<String>,
+    pub password: String,
+    /// When the run ends (every client stops by itself then).
+    pub end: Instant,
+}
+
+/// What is particular to one client.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub start_after: Duration,
+    /// Slow consumer: pause this long after every message.
+    pub read_delay: Option<Duration>,
+    /// Churn: stay connected this long, then reconnect.
+    pub session: Option<Duration>,
+}
+
+/// How a client's run ended, for tail-loss accounting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientEnd {
+    pub highest_frame: Option<u64>,
+    /// The last connection ended before the run did (closed, failed or refused).
+    pub ended_early: bool,
+}
+
+const BATCH: usize = 256;
+
+/// Frames are a few hundred bytes: a 4 KiB read buffer instead of tungstenite's 128 KiB keeps
+/// thousands of clients in one process cheap.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+}
+
+/// Local measurements, flushed to the recorder in batches.
+struct Local<'a> {
+    recorder: &'a Recorder,
+    samples: Vec<Sample>,
+    counters: Counters,
+    mine: Histogram<u64>,
+}
+
+impl Local<'_> {
+    fn sample(&mut self, sample: Sample) {
+        if sample.delivered {
+            let _ = self.mine.record(sample.latency_us.clamp(1, 600_000_000));
+        }
+        self.samples.push(sample);
+        if self.samples.len() >= BATCH {
+            self.recorder.flush(&mut self.samples, &mut self.counters);
+        }
+    }
+
+    fn finish(mut self) {
+        self.recorder.flush(&mut self.samples, &mut self.counters);
+        if !self.mine.is_empty() {
+            let p99 = self.mine.value_at_quantile(0.99) as f64 / 1000.0;
+            self.recorder.lock().client_p99_ms.push(p99);
+        }
+    }
+}
+
+fn local(recorder: &Recorder) -> Local<'_> {
+    Local {
+        recorder,
+        samples: Vec::with_capacity(BATCH),
+        counters: Counters::default(),
+        // Two significant digits per client keeps thousands of clients cheap; totals use three.
+        mine: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds"),
+    }
+}
+
+pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
+    tokio::time::sleep(plan.start_after).await;
+    let mut local = local(&recorder);
+    let mut end = ClientEnd::default();
+    let mut period_us = 1_000_000 / 60;
+    let mut first_connection = true;
+    while Instant::now() < target.end {
+        if !first_connection {
+            local.counters.reconnects += 1;
+        }
+        first_connection = false;
+        let session_end = plan
+            .session
+            .map_or(target.end, |s| (Instant::now() + s).min(target.end));
+        let started = Instant::now();
+        let connect = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async_with_config(
+                target.ws_url.as_str(),
+                Some(ws_config()),
+                true,
+            ),
+        )
+        .await;
+        let mut ws = match connect {
+            Ok(Ok((ws, _))) => ws,
+            failure => {
+                local.counters.connect_errors += 1;
+                recorder.ending(match failure {
+                    Ok(Err(e)) => format!("connect: {}", error_kind(&e.to_string())),
+                    _ => "connect: timeout".into(),
+                });
+                end.ended_early = true;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let connect_us = started.elapsed().as_micros() as u64;
+        local.counters.connects += 1;
+        let auth = serde_json::json!({"type": "auth", "password": target.password}).to_string();
+        if ws.send(Message::Text(auth.into())).await.is_err() {
+            recorder.ending("closed during auth");
+            end.ended_early = true;
+            continue;
+        }
+        // Wait for auth_response; the frames that may precede it are ignored.
+        let authed = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(message)) = ws.next().await {
+                if let Message::Text(t) = message {
+                    if let Some(h) = head(t.as_str()) {
+                        if h.ty == Some("auth_response") {
+                            return h.success;
+                        }
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        match authed {
+            Ok(Some(true)) => {
+                recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64))
+            }
+            Ok(Some(false)) => {
+                local.counters.auth_failures += 1;
+                recorder.ending("auth refused");
+                end.ended_early = true;
+                break;
+            }
+            _ => {
+                recorder.ending("no auth_response");
+                end.ended_early = true;
+                continue;
+            }
+        }
+        recorder.connected.fetch_add(1, Relaxed);
+        let mut sequence = Sequence::default();
+        let mut early = false;
+        loop {
+            let next = tokio::time::timeout_at(session_end.into(), ws.next()).await;
+            let message = match next {
+                Err(_) => break,
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => {
+                    recorder.ending(format!("error: {}", error_kind(&e.to_string())));
+                    early = true;
+                    break;
+                }
+                Ok(None) => {
+                    recorder.ending("closed without close frame");
+                    early = true;
+                    break;
+                }
+            };
+            let text = match message {
+                Message::Text(t) => t,
+                Message::Close(frame) => {
+                    recorder.ending(frame.map_or("close (no code)".into(), |f| {
+                        format!("close {}", u16::from(f.code))
+                    }));
+                    early = true;
+                    break;
+                }
+                _ => continue,
+            };
+            let arrived_us = now_us();
+            let Some(h) = head(text.as_str()) else {
+                continue;
+            };
+            match h.ty {
+                Some("data") => {
+                    let (Some(n), Some(ts)) = (h.frame_count, h.timestamp.and_then(timestamp_us))
+                    else {
+                        continue;
+                    };
+                    recorder.frames.fetch_add(1, Relaxed);
+                    recorder.highest_frame.fetch_max(n, Relaxed);
+                    match sequence.arrive(n) {
+                        Arrival::Next { missing } => {
+                            local.counters.received += 1;
+                            local.counters.lost += missing;
+                            // Coordinated omission: each skipped frame was due `k` periods
+                            // before this one, and the earliest it could have been seen is now.
+                            for k in (1..=missing.min(600)).rev() {
+                                let scheduled_us = ts - k as i64 * period_us;
+                                local.sample(Sample {
+                                    scheduled_us,
+                                    latency_us: (arrived_us - scheduled_us).max(1) as u64,
+                                    delivered: false,
+                                });
+                            }
+                            local.sample(Sample {
+                                scheduled_us: ts,
+                                latency_us: (arrived_us - ts).max(1) as u64,
+                                delivered: true,
+                            });
+                        }
+                        Arrival::Duplicate => local.counters.duplicated += 1,
+                        Arrival::Late => {
+                            local.counters.received += 1;
+                            local.counters.out_of_order += 1;
+                            local.counters.lost = local.counters.lost.saturating_sub(1);
+                        }
+                    }
+                }
+                Some("status") => {
+                    if let Some(fps) = h.target_fps.filter(|f| *f >= 1.0) {
+                        period_us = (1_000_000.0 / fps) as i64;
+                    }
+                }
+                _ => {}
+            }
+            if let Some(delay) = plan.read_delay {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        recorder.connected.fetch_sub(1, Relaxed);
+        end.highest_frame = sequence.highest().max(end.highest_frame);
+        end.ended_early = early;
+        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+        if early && plan.session.is_none() {
+            break;
+        }
+    }
+    local.finish();
+    end
+}
+
+/// A short, stable description of a connection error for grouping.
+fn error_kind(text: &str) -> String {
+    let lower = text.to_lowercase();
+    for kind in [
+        "refused",
+        "reset",
+        "timed out",
+        "broken pipe",
+        "too many open files",
+    ] {
+        if lower.contains(kind) {
+            return kind.into();
+        }
+    }
+    lower.chars().take(60).collect()
+}
+
+/// HTTP polling as the seed's web frontend does: `GET /data/realtime?count=1` at 20 Hz on an
+/// absolute schedule; latency is the response time from the *scheduled* request time.
+pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
+    tokio::time::sleep(plan.start_after).await;
+    let mut local = local(&recorder);
+    let Some(base) = target.http_url.clone() else {
+        recorder.ending("polling needs --http");
+        return ClientEnd {
+            highest_frame: None,
+            ended_early: true,
+        };
+    };
+    let authority = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let start = Instant::now();
+    let start_us = now_us();
+    let period = Duration::from_millis(50);
+    let mut k: u32 = 0;
+    let mut sender = None;
+    let mut counted = false;
+    while Instant::now() < target.end {
+        let due = start + period * k;
+        k += 1;
+        tokio::time::sleep_until(due.into()).await;
+        if sender.is_none() {
+            let t0 = Instant::now();
+            match tokio::net::TcpStream::connect(&authority).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(
+                        stream,
+                    ))
+                    .await
+                    {
+                        Ok((s, conn)) => {
+                            tokio::spawn(conn);
+                            local.counters.connects += 1;
+                            recorder.connected_at(t0.elapsed().as_micros() as u64, None);
+                            if !counted {
+                                recorder.connected.fetch_add(1, Relaxed);
+                                counted = true;
+                            }
+                            sender = Some(s);
+                        }
+                        Err(_) => local.counters.connect_errors += 1,
+                    }
+                }
+                Err(e) => {
+                    local.counters.connect_errors += 1;
+                    recorder.ending(format!("connect: {}", error_kind(&e.to_string())));
+                }
+            }
+        }
+        let Some(s) = sender.as_mut() else { continue };
+        let request = hyper::Request::get("/data/realtime?count=1")
+            .header("host", &authority)
+            .body(Empty::<Bytes>::new())
+            .expect("a static request builds");
+        let ok = match s.send_request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                let complete = response.into_body().collect().await.is_ok();
+                status.is_success() && complete
+            }
+            Err(_) => {
+                sender = None;
+                false
+            }
+        };
+        let scheduled_us = start_us + (due - start).as_micros() as i64;
+        if ok {
+            local.counters.received += 1;
+            recorder.frames.fetch_add(1, Relaxed);
+            local.sample(Sample {
+                scheduled_us,
+                latency_us: (now_us() - scheduled_us).max(1) as u64,
+                delivered: true,
+            });
+        } else {
+            local.counters.http_errors += 1;
+        }
+    }
+    if counted {
+        recorder.connected.fetch_sub(1, Relaxed);
+    }
+    local.finish();
+    ClientEnd::default()
+}

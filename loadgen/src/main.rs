@@ -1,0 +1,260 @@
+//! `loadgen` binary. Exit codes: 0 all SLOs met, 1 an SLO breached or a regression found,
+//! 2 usage or connection error.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use loadgen::client::Scenario;
+use loadgen::report::{self, LoadReport};
+use loadgen::run::{run, RunConfig};
+use loadgen::slo::{regressions, Slo};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Load-tests NHEM servers: thousands of WebSocket clients, latency percentiles, SLO gates.
+#[derive(Parser)]
+#[command(name = "loadgen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScenarioArg {
+    /// Every client reads the broadcast.
+    Broadcast,
+    /// A fraction of clients (--slow-fraction) pause after every message (--slow-delay).
+    SlowConsumers,
+    /// Clients disconnect after 2–5 s and reconnect at once.
+    Churn,
+    /// HTTP GET /data/realtime?count=1 at 20 Hz per client, as the seed's web frontend polls.
+    Polling,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a load test; stops by itself after --duration and writes reports into --report.
+    Run {
+        /// WebSocket URL of the server, e.g. ws://127.0.0.1:30415/
+        #[arg(long, default_value = "ws://127.0.0.1:30415/")]
+        ws: String,
+        /// HTTP base URL (needed by --scenario polling), e.g. http://127.0.0.1:8421
+        #[arg(long)]
+        http: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// New clients per second while ramping up.
+        #[arg(long, default_value_t = 500.0)]
+        ramp: f64,
+        /// Length of the run from the first connection (e.g. 30s, 2m); at most 1 hour.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(
+            long,
+            env = "NHEM_PASSWORD",
+            default_value = "31415",
+            hide_env_values = true
+        )]
+        password: String,
+        #[arg(long, value_enum, default_value = "broadcast")]
+        scenario: ScenarioArg,
+        #[arg(long, default_value_t = 0.1)]
+        slow_fraction: f64,
+        #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+        slow_delay: Duration,
+        /// Run shard I of N (e.g. 0/4): clients I, I+N, I+2N… Merge the shards' reports with `merge`.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Objective that sets the exit code, e.g. 'p99<=16.7ms', 'loss<=0.1%', 'connect_errors=0' (repeatable).
+        #[arg(long = "slo")]
+        slos: Vec<Slo>,
+        /// Directory for report.json, report.md, report.html and latency.hgrm.
+        #[arg(long, default_value = "reports/load")]
+        report: PathBuf,
+    },
+    /// Compare a new report with a baseline; exit 1 when a figure regressed beyond the limit.
+    Compare {
+        base: PathBuf,
+        new: PathBuf,
+        /// Largest allowed increase, e.g. 10%.
+        #[arg(long, default_value = "10%")]
+        max_regression: String,
+    },
+    /// Merge shard reports (report.json files) into one, with exactly merged histograms.
+    Merge {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        #[arg(long = "slo")]
+        slos: Vec<Slo>,
+        #[arg(long, default_value = "reports/load-merged")]
+        report: PathBuf,
+    },
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("--shard {text:?}: write I/N, e.g. 0/4"))?;
+    let (i, n): (usize, usize) = (
+        i.parse()
+            .map_err(|_| format!("--shard {text:?}: I is not a number"))?,
+        n.parse()
+            .map_err(|_| format!("--shard {text:?}: N is not a number"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("--shard {text:?}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// Applies the SLOs, prints the summary, writes the reports; the exit code follows the SLOs.
+fn conclude(mut r: LoadReport, slos: &[Slo], dir: &PathBuf) -> ExitCode {
+    r.slo = slos.iter().map(|s| s.check(&r)).collect();
+    print!("{}", report::to_markdown(&r));
+    match report::write_all(&r, dir) {
+        Ok(files) => println!(
+            "\nreports: {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => return usage_error(format!("cannot write reports into {}: {e}", dir.display())),
+    }
+    let breached: Vec<_> = r.slo.iter().filter(|s| !s.met).collect();
+    if breached.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for s in breached {
+        eprintln!("SLO breached: {} (actual {:.3})", s.slo, s.actual);
+    }
+    ExitCode::from(1)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run {
+            ws,
+            http,
+            clients,
+            ramp,
+            duration,
+            password,
+            scenario,
+            slow_fraction,
+            slow_delay,
+            shard,
+            slos,
+            report,
+        } => {
+            if duration > Duration::from_secs(3600) || duration < Duration::from_secs(1) {
+                return usage_error("--duration must be between 1s and 1h: load runs are bounded");
+            }
+            if clients == 0 || clients > 50_000 {
+                return usage_error("--clients must be between 1 and 50000");
+            }
+            let shard = match shard.as_deref().map(parse_shard).transpose() {
+                Ok(s) => s,
+                Err(e) => return usage_error(e),
+            };
+            let scenario = match scenario {
+                ScenarioArg::Broadcast => Scenario::Broadcast,
+                ScenarioArg::SlowConsumers => Scenario::SlowConsumers,
+                ScenarioArg::Churn => Scenario::Churn,
+                ScenarioArg::Polling => Scenario::Polling,
+            };
+            if scenario == Scenario::Polling && http.is_none() {
+                return usage_error("--scenario polling needs --http http://HOST:PORT");
+            }
+            // One probe connection first: an unreachable server is a usage error, not a report.
+            if scenario != Scenario::Polling {
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio_tungstenite::connect_async(ws.as_str()),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        return usage_error(format!(
+                            "cannot connect to {ws}: {e} (is the server running? check --ws)"
+                        ))
+                    }
+                    Err(_) => {
+                        return usage_error(format!(
+                            "cannot connect to {ws}: no handshake within 5 s"
+                        ))
+                    }
+                }
+            }
+            let config = RunConfig {
+                ws_url: ws,
+                http_url: http,
+                password,
+                clients,
+                ramp_per_s: ramp,
+                duration,
+                scenario,
+                shard,
+                slow_fraction,
+                slow_delay,
+                churn_session: (Duration::from_secs(2), Duration::from_secs(5)),
+                progress: std::io::stderr().is_terminal(),
+            };
+            let r = run(config).await;
+            conclude(r, &slos, &report)
+        }
+        Command::Compare {
+            base,
+            new,
+            max_regression,
+        } => {
+            let limit = match max_regression.trim_end_matches('%').parse::<f64>() {
+                Ok(v) if v >= 0.0 => v / 100.0,
+                _ => {
+                    return usage_error(format!(
+                        "--max-regression {max_regression:?}: write a percentage such as 10%"
+                    ))
+                }
+            };
+            let (base_report, new_report) = match (report::read(&base), report::read(&new)) {
+                (Ok(b), Ok(n)) => (b, n),
+                (Err(e), _) | (_, Err(e)) => return usage_error(e),
+            };
+            let found = regressions(&base_report, &new_report, limit);
+            if found.is_empty() {
+                println!("no regression beyond {max_regression}");
+                ExitCode::SUCCESS
+            } else {
+                for r in found {
+                    println!("regression: {r}");
+                }
+                ExitCode::from(1)
+            }
+        }
+        Command::Merge {
+            reports,
+            slos,
+            report,
+        } => {
+            let mut loaded = Vec::new();
+            for path in &reports {
+                match report::read(path) {
+                    Ok(r) => loaded.push(r),
+                    Err(e) => return usage_error(e),
+                }
+            }
+            match report::merge(&loaded) {
+                Ok(merged) => conclude(merged, &slos, &report),
+                Err(e) => usage_error(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Where every client's measurements end up.
+//!
+//! Clients measure locally and flush in batches (a lock per batch, not per frame), so the
+//! recorder is never the bottleneck. Latency is recorded twice: as delivered, and corrected for
+//! coordinated omission — a frame that never arrived counts as if it had arrived with the next
+//! frame that did (its latency is that arrival time minus its own scheduled time), so loss and
+//! stalls raise the percentiles instead of vanishing from them.
+
+use crate::histo;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+/// One latency sample: the frame's scheduled time and how late it was seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub scheduled_us: i64,
+    pub latency_us: u64,
+    /// `false` for a frame that never arrived (its latency is the coordinated-omission bound).
+    pub delivered: bool,
+}
+
+/// Per-second figures, keyed by the Unix second of the frames' scheduled times (so shards that
+/// started at different moments still line up when merged).
+#[derive(Debug, Clone)]
+pub struct Interval {
+    pub latency: Histogram<u64>,
+    pub frames: u64,
+}
+
+#[derive(
+    Debug, Default, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Counters {
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub connects: u64,
+    pub connect_errors: u64,
+    pub auth_failures: u64,
+    pub reconnects: u64,
+    pub http_errors: u64,
+}
+
+pub struct Totals {
+    pub latency: Histogram<u64>,
+    pub delivered: Histogram<u64>,
+    pub connect: Histogram<u64>,
+    pub auth: Histogram<u64>,
+    pub intervals: BTreeMap<i64, Interval>,
+    pub counters: Counters,
+    /// Why connections ended or failed, e.g. `close 1008` or `connect: refused`.
+    pub endings: BTreeMap<String, u64>,
+    /// Each client's p99 latency (delivered), for fairness.
+    pub client_p99_ms: Vec<f64>,
+    /// Clients connected, sampled once a second (Unix second → count).
+    pub connected_timeline: BTreeMap<i64, u64>,
+}
+
+pub struct Recorder {
+    pub totals: Mutex<Totals>,
+    /// Live figures for the progress line and the timeline.
+    pub connected: AtomicU64,
+    pub frames: AtomicU64,
+    /// Highest frame_count any client has seen.
+    pub highest_frame: AtomicU64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            totals: Mutex::new(Totals {
+                latency: histo::new_us(),
+                delivered: histo::new_us(),
+                connect: histo::new_us(),
+                auth: histo::new_us(),
+                intervals: BTreeMap::new(),
+                counters: Counters::default(),
+                endings: BTreeMap::new(),
+                client_p99_ms: Vec::new(),
+                connected_timeline: BTreeMap::new(),
+            }),
+            connected: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            highest_frame: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Recorder {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Totals> {
+        self.totals
+            .lock()
+            .expect("recorder lock is never poisoned: nothing panics while holding it")
+    }
+
+    pub fn flush(&self, samples: &mut Vec<Sample>, counters: &mut Counters) {
+        let mut t = self.lock();
+        for s in samples.iter() {
+            histo::record(&mut t.latency, s.latency_us);
+            if s.delivered {
+                histo::record(&mut t.delivered, s.latency_us);
+            }
+            let interval = t
+                .intervals
+                .entry(s.scheduled_us.div_euclid(1_000_000))
+                .or_insert_with(|| Interval {
+                    latency: histo::new_us(),
+                    frames: 0,
+                });
+            histo::record(&mut interval.latency, s.latency_us);
+            interval.frames += u64::from(s.delivered);
+        }
+        let c = &mut t.counters;
+        c.received += counters.received;
+        c.lost += counters.lost;
+        c.duplicated += counters.duplicated;
+        c.out_of_order += counters.out_of_order;
+        c.connects += counters.connects;
+        c.connect_errors += counters.connect_errors;
+        c.auth_failures += counters.auth_failures;
+        c.reconnects += counters.reconnects;
+        c.http_errors += counters.http_errors;
+        samples.clear();
+        *counters = Counters::default();
+    }
+
+    pub fn ending(&self, reason: impl Into<String>) {
+        *self.lock().endings.entry(reason.into()).or_default() += 1;
+    }
+
+    pub fn connected_at(&self, connect_us: u64, auth_us: Option<u64>) {
+        let mut t = self.lock();
+        histo::record(&mut t.connect, connect_us);
+        if let Some(a) = auth_us {
+            histo::record(&mut t.auth, a);
+        }
+    }
+}
+
+/// What one connection has seen of the frame sequence: loss, duplicates, reordering.
+#[derive(Debug, Default)]
+pub struct Sequence {
+    highest: Option<u64>,
+    /// Bit i set: frame `highest - i` was received (the last 128 frames).
+    recent: u128,
+}
+
+/// How a newly arrived frame relates to the ones before it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// In order; `missing` frames were skipped just before it.
+    Next {
+        missing: u64,
+    },
+    Duplicate,
+    /// An older frame that had been counted as lost.
+    Late,
+}
+
+impl Sequence {
+    pub fn highest(&self) -> Option<u64> {
+        self.highest
+    }
+
+    pub fn arrive(&mut self, n: u64) -> Arrival {
+        let Some(highest) = self.highest else {
+            self.highest = Some(n);
+            self.recent = 1;
+            return Arrival::Next { missing: 0 };
+        };
+        if n > highest {
+            let shift = n - highest;
+            self.recent = if shift >= 128 {
+                0
+            } else {
+                self.recent << shift
+            };
+            self.recent |= 1;
+            self.highest = Some(n);
+            return Arrival::Next { missing: shift - 1 };
+        }
+        let back = highest - n;
+        if back < 128 && self.recent & (1 << back) != 0 {
+            return Arrival::Duplicate;
+        }
+        if back < 128 {
+            self.recent |= 1 << back;
+        }
+        Arrival::Late
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_tells_gaps_duplicates_and_late_frames_apart() {
+        let mut s = Sequence::default();
+        assert_eq!(s.arrive(10), Arrival::Next { missing: 0 });
+        assert_eq!(s.arrive(11), Arrival::Next { missing: 0 });
+        assert_eq!(s.arrive(14), Arrival::Next { missing: 2 });
+        assert_eq!(s.arrive(12), Arrival::Late);
+        assert_eq!(s.arrive(12), Arrival::Duplicate);
+        assert_eq!(s.arrive(14), Arrival::Duplicate);
+        assert_eq!(s.arrive(500), Arrival::Next { missing: 485 });
+        assert_eq!(
+            s.arrive(13),
+            Arrival::Late,
+            "too old to remember: counted late, not duplicate"
+        );
+    }
+}

@@ -1,0 +1,582 @@
+//! `report.json` (schema: `schemas/reports/load-report.json`), `report.md`, `report.html`.
+
+use crate::histo::{self, Percentiles};
+use crate::monitor::GeneratorHealth;
+use crate::recorder::{Counters, Totals};
+use crate::slo::SloResult;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "nhem-load-report/1";
+
+pub const METHOD: &str = "One-way latency = the client's wall-clock arrival time minus the frame's `timestamp` \
+(its scheduled time on the server), in microseconds, on the same host's clock. Coordinated omission: a frame that \
+never arrived is recorded as if it had arrived with the next frame that did (arrival of that frame minus the lost \
+frame's own scheduled time), so loss and stalls raise the percentiles. `latency` includes those; \
+`latency_delivered` is delivered frames only. Loss is counted from gaps in frame_count (and, for clients whose \
+connection ended early, the frames they missed until the end).";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrameSummary {
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub loss_percent: f64,
+    /// Frames per second the server advertised (target_fps) and each client got on average.
+    pub expected_fps: f64,
+    pub delivered_fps_per_client: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fairness {
+    pub clients_measured: usize,
+    pub client_p99_min_ms: f64,
+    pub client_p99_median_ms: f64,
+    pub client_p99_max_ms: f64,
+    /// max − min of per-client p99: how unequally clients are served.
+    pub client_p99_spread_ms: f64,
+}
+
+impl Fairness {
+    pub fn of(p99s: &[f64]) -> Self {
+        if p99s.is_empty() {
+            return Fairness::default();
+        }
+        let mut v = p99s.to_vec();
+        v.sort_by(f64::total_cmp);
+        Fairness {
+            clients_measured: v.len(),
+            client_p99_min_ms: v[0],
+            client_p99_median_ms: v[v.len() / 2],
+            client_p99_max_ms: v[v.len() - 1],
+            client_p99_spread_ms: v[v.len() - 1] - v[0],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    pub unix_s: i64,
+    pub clients: u64,
+    pub frames: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The exact data, for merging shards: base64 V2+DEFLATE HdrHistograms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    pub latency: String,
+    pub latency_delivered: String,
+    pub connect: String,
+    pub auth: String,
+    /// Unix second → (latency histogram, frames delivered).
+    pub intervals: BTreeMap<i64, (String, u64)>,
+    /// Unix second → clients connected.
+    pub connected: BTreeMap<i64, u64>,
+    pub client_p99_ms: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub format: String,
+    pub started_at: String,
+    pub target: String,
+    pub scenario: String,
+    pub clients: usize,
+    /// `i/n` when this is one shard of a split run; `merged from N` after `merge`.
+    pub shard: Option<String>,
+    pub duration_s: f64,
+    pub method: String,
+    pub frames: FrameSummary,
+    pub counters: Counters,
+    pub latency: Percentiles,
+    pub latency_delivered: Percentiles,
+    pub connect: Percentiles,
+    pub auth: Percentiles,
+    pub fairness: Fairness,
+    pub endings: BTreeMap<String, u64>,
+    pub timeline: Vec<Second>,
+    pub generators: Vec<GeneratorHealth>,
+    pub trustworthy: bool,
+    pub slo: Vec<SloResult>,
+    pub histograms: Histograms,
+}
+
+/// What `build` needs beyond the recorded totals.
+pub struct RunInfo {
+    pub started_at: String,
+    pub target: String,
+    pub scenario: String,
+    pub clients: usize,
+    pub shard: Option<String>,
+    pub duration_s: f64,
+    pub expected_fps: f64,
+    pub tail_lost: u64,
+}
+
+fn timeline(
+    intervals: &BTreeMap<i64, (Histogram<u64>, u64)>,
+    connected: &BTreeMap<i64, u64>,
+) -> Vec<Second> {
+    let seconds: std::collections::BTreeSet<i64> =
+        intervals.keys().chain(connected.keys()).copied().collect();
+    seconds
+        .into_iter()
+        .map(|s| {
+            let (p50, p99, frames) = intervals.get(&s).map_or((0.0, 0.0, 0), |(h, f)| {
+                let p = Percentiles::of(h);
+                (p.p50_ms, p.p99_ms, *f)
+            });
+            Second {
+                unix_s: s,
+                clients: connected.get(&s).copied().unwrap_or(0),
+                frames,
+                p50_ms: p50,
+                p99_ms: p99,
+            }
+        })
+        .collect()
+}
+
+/// Recomputes every derived figure from exact data (histograms and counters); used both for a
+/// fresh run and for merged shards, so the two agree by construction.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    info: RunInfo,
+    latency: &Histogram<u64>,
+    delivered: &Histogram<u64>,
+    connect: &Histogram<u64>,
+    auth: &Histogram<u64>,
+    intervals: BTreeMap<i64, (Histogram<u64>, u64)>,
+    connected: BTreeMap<i64, u64>,
+    client_p99_ms: Vec<f64>,
+    mut counters: Counters,
+    endings: BTreeMap<String, u64>,
+    generators: Vec<GeneratorHealth>,
+) -> LoadReport {
+    counters.lost += info.tail_lost;
+    let expected = counters.received + counters.lost;
+    let active_seconds = info.duration_s.max(1e-9);
+    let frames = FrameSummary {
+        expected,
+        received: counters.received,
+        lost: counters.lost,
+        duplicated: counters.duplicated,
+        out_of_order: counters.out_of_order,
+        loss_percent: if expected > 0 {
+            counters.lost as f64 * 100.0 / expected as f64
+        } else {
+            0.0
+        },
+        expected_fps: info.expected_fps,
+        delivered_fps_per_client: if info.clients > 0 {
+            counters.received as f64 / info.clients as f64 / active_seconds
+        } else {
+            0.0
+        },
+    };
+    let encoded_intervals = intervals
+        .iter()
+        .map(|(s, (h, f))| (*s, (histo::encode(h), *f)))
+        .collect();
+    LoadReport {
+        format: FORMAT.into(),
+        started_at: info.started_at,
+        target: info.target,
+        scenario: info.scenario,
+        clients: info.clients,
+        shard: info.shard,
+        duration_s: info.duration_s,
+        method: METHOD.into(),
+        frames,
+        counters,
+        latency: Percentiles::of(latency),
+        latency_delivered: Percentiles::of(delivered),
+        connect: Percentiles::of(connect),
+        auth: Percentiles::of(auth),
+        fairness: Fairness::of(&client_p99_ms),
+        endings,
+        timeline: timeline(&intervals, &connected),
+        trustworthy: generators.iter().all(|g| g.trustworthy),
+        generators,
+        slo: Vec::new(),
+        histograms: Histograms {
+            latency: histo::encode(latency),
+            latency_delivered: histo::encode(delivered),
+            connect: histo::encode(connect),
+            auth: histo::encode(auth),
+            intervals: encoded_intervals,
+            connected,
+            client_p99_ms,
+        },
+    }
+}
+
+pub fn build(info: RunInfo, totals: &Totals, generator: GeneratorHealth) -> LoadReport {
+    let intervals = totals
+        .intervals
+        .iter()
+        .map(|(s, i)| (*s, (i.latency.clone(), i.frames)))
+        .collect();
+    assemble(
+        info,
+        &totals.latency,
+        &totals.delivered,
+        &totals.connect,
+        &totals.auth,
+        intervals,
+        totals.connected_timeline.clone(),
+        totals.client_p99_ms.clone(),
+        totals.counters.clone(),
+        totals.endings.clone(),
+        vec![generator],
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge")]
+    Empty,
+    #[error(transparent)]
+    Histogram(#[from] histo::DecodeError),
+    #[error("histograms do not add up: {0}")]
+    Add(String),
+}
+
+/// Combines shard reports exactly: histograms are added, counters summed.
+pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
+    let first = reports.first().ok_or(MergeError::Empty)?;
+    let add = |into: &mut Histogram<u64>, text: &str| -> Result<(), MergeError> {
+        into.add(histo::decode(text)?)
+            .map_err(|e| MergeError::Add(format!("{e:?}")))
+    };
+    let (mut latency, mut delivered, mut connect, mut auth) = (
+        histo::new_us(),
+        histo::new_us(),
+        histo::new_us(),
+        histo::new_us(),
+    );
+    let mut intervals: BTreeMap<i64, (Histogram<u64>, u64)> = BTreeMap::new();
+    let mut connected: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut client_p99_ms = Vec::new();
+    let mut counters = Counters::default();
+    let mut endings: BTreeMap<String, u64> = BTreeMap::new();
+    let mut generators = Vec::new();
+    for r in reports {
+        let h = &r.histograms;
+        add(&mut latency, &h.latency)?;
+        add(&mut delivered, &h.latency_delivered)?;
+        add(&mut connect, &h.connect)?;
+        add(&mut auth, &h.auth)?;
+        for (s, (text, frames)) in &h.intervals {
+            let entry = intervals.entry(*s).or_insert_with(|| (histo::new_us(), 0));
+            add(&mut entry.0, text)?;
+            entry.1 += frames;
+        }
+        for (s, n) in &h.connected {
+            *connected.entry(*s).or_default() += n;
+        }
+        client_p99_ms.extend(&h.client_p99_ms);
+        let c = &r.counters;
+        counters.received += c.received;
+        counters.lost += c.lost;
+        counters.duplicated += c.duplicated;
+        counters.out_of_order += c.out_of_order;
+        counters.connects += c.connects;
+        counters.connect_errors += c.connect_errors;
+        counters.auth_failures += c.auth_failures;
+        counters.reconnects += c.reconnects;
+        counters.http_errors += c.http_errors;
+        for (k, v) in &r.endings {
+            *endings.entry(k.clone()).or_default() += v;
+        }
+        generators.extend(r.generators.clone());
+    }
+    let info = RunInfo {
+        started_at: reports
+            .iter()
+            .map(|r| r.started_at.clone())
+            .min()
+            .unwrap_or_default(),
+        target: first.target.clone(),
+        scenario: first.scenario.clone(),
+        clients: reports.iter().map(|r| r.clients).sum(),
+        shard: Some(format!("merged from {}", reports.len())),
+        duration_s: reports.iter().map(|r| r.duration_s).fold(0.0, f64::max),
+        expected_fps: first.frames.expected_fps,
+        tail_lost: 0,
+    };
+    Ok(assemble(
+        info,
+        &latency,
+        &delivered,
+        &connect,
+        &auth,
+        intervals,
+        connected,
+        client_p99_ms,
+        counters,
+        endings,
+        generators,
+    ))
+}
+
+pub fn to_markdown(r: &LoadReport) -> String {
+    let mut out = String::new();
+    let verdict = if r.slo.iter().all(|s| s.met) {
+        "all SLOs met"
+    } else {
+        "SLO BREACHED"
+    };
+    let _ = writeln!(
+        out,
+        "# NHEM load report: {} clients, {} ({verdict})\n",
+        r.clients, r.scenario
+    );
+    let _ = writeln!(
+        out,
+        "Target `{}` · started {} · {:.1} s{}\n",
+        r.target,
+        r.started_at,
+        r.duration_s,
+        r.shard
+            .as_ref()
+            .map(|s| format!(" · shard {s}"))
+            .unwrap_or_default()
+    );
+    if !r.trustworthy {
+        let _ = writeln!(
+            out,
+            "> ⚠️ **The generator was saturated; these figures are not trustworthy.**"
+        );
+        for g in &r.generators {
+            for w in &g.warnings {
+                let _ = writeln!(out, "> - {w}");
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "| latency | p50 | p90 | p99 | p99.9 | max |\n| --- | --- | --- | --- | --- | --- |"
+    );
+    for (name, p) in [
+        ("one-way (with loss)", &r.latency),
+        ("delivered only", &r.latency_delivered),
+        ("connect", &r.connect),
+        ("connect + auth", &r.auth),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
+        );
+    }
+    let f = &r.frames;
+    let _ = writeln!(
+        out,
+        "\n**Frames:** {} received of {} expected, {} lost ({:.3}%), {} duplicated, {} out of order; {:.2} frames/s per client (server advertised {:.0}).\n",
+        f.received, f.expected, f.lost, f.loss_percent, f.duplicated, f.out_of_order, f.delivered_fps_per_client, f.expected_fps
+    );
+    let fa = &r.fairness;
+    let _ = writeln!(out, "**Fairness:** per-client p99 from {:.2} to {:.2} ms (median {:.2}, spread {:.2} ms over {} clients).\n", fa.client_p99_min_ms, fa.client_p99_max_ms, fa.client_p99_median_ms, fa.client_p99_spread_ms, fa.clients_measured);
+    let c = &r.counters;
+    let _ = writeln!(out, "**Connections:** {} connects, {} connect errors, {} auth failures, {} reconnects, {} HTTP errors.", c.connects, c.connect_errors, c.auth_failures, c.reconnects, c.http_errors);
+    if !r.endings.is_empty() {
+        let endings: Vec<String> = r.endings.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(out, "Endings: {}.", endings.join(", "));
+    }
+    if !r.slo.is_empty() {
+        let _ = writeln!(out, "\n| SLO | actual | |\n| --- | --- | --- |");
+        for s in &r.slo {
+            let _ = writeln!(
+                out,
+                "| `{}` | {:.3} | {} |",
+                s.slo,
+                s.actual,
+                if s.met { "✅ met" } else { "❌ breached" }
+            );
+        }
+    }
+    let _ = writeln!(out, "\n**Generator:**");
+    for g in &r.generators {
+        let _ = writeln!(
+            out,
+            "- {:.0}% of {} cores, {:.1} MiB RSS ({:.1} KiB per client), timer lag p99 {:.2} ms, {:.2} µs CPU per message ({:.4} cores per 1,000 msg/s)",
+            g.cpu_utilization * 100.0,
+            g.cores,
+            g.rss_mib,
+            g.rss_kib_per_client,
+            g.loop_lag_p99_ms,
+            g.cpu_us_per_message,
+            g.cores_per_1000_msgs_per_s
+        );
+    }
+    let _ = writeln!(out, "\n_Method: {}_", r.method);
+    out
+}
+
+/// A named, coloured line of (x, y) points.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
+/// One SVG line chart.
+fn svg_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    x_ticks: &[(f64, String)],
+) -> String {
+    let (w, h, left, bottom, top, right) = (720.0, 300.0, 60.0, 40.0, 30.0, 20.0);
+    let points: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.iter().copied()).collect();
+    if points.is_empty() {
+        return format!("<h3>{title}</h3><p>no data</p>");
+    }
+    let (x0, x1) = points
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let y1 = points.iter().fold(0.0f64, |m, p| m.max(p.1)) * 1.1 + 1e-9;
+    let sx = |x: f64| left + (x - x0) / (x1 - x0).max(1e-9) * (w - left - right);
+    let sy = |y: f64| h - bottom - y / y1 * (h - bottom - top);
+    let mut svg = format!("<h3>{title}</h3><svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\" font-family=\"sans-serif\" font-size=\"11\">");
+    let _ = write!(svg, "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"#888\"/>", h - bottom, w - right, h - bottom, h - bottom);
+    for i in 0..=4 {
+        let y = y1 * f64::from(i) / 4.0;
+        let _ = write!(svg, "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{y:.2}</text><line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/>", left - 4.0, sy(y) + 4.0, w - right, sy(y), sy(y));
+    }
+    for (x, label) in x_ticks {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+            sx(*x),
+            h - bottom + 14.0
+        );
+    }
+    let _ = write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x_label}</text><text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{y_label}</text>", (left + w - right) / 2.0, h - 6.0, h / 2.0, h / 2.0);
+    for (i, (name, colour, pts)) in series.iter().enumerate() {
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let _ = write!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" fill=\"{colour}\">{name}</text>",
+            left + 10.0 + 110.0 * i as f64,
+            top - 10.0
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub fn to_html(r: &LoadReport) -> String {
+    let percentiles = [
+        0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
+    ];
+    // x = -log10(1 - q): 50% → 0.3, 99% → 2, 99.9% → 3.
+    let nines = |q: f64| -(1.0 - q).max(1e-6).log10();
+    let dist = |text: &str| -> Vec<(f64, f64)> {
+        histo::decode(text).map_or(Vec::new(), |h| {
+            if h.is_empty() {
+                Vec::new()
+            } else {
+                percentiles
+                    .iter()
+                    .map(|q| (nines(*q), h.value_at_quantile(*q) as f64 / 1000.0))
+                    .collect()
+            }
+        })
+    };
+    let ticks: Vec<(f64, String)> = [0.5, 0.9, 0.99, 0.999, 0.9999]
+        .iter()
+        .map(|q| (nines(*q), format!("{}%", q * 100.0)))
+        .collect();
+    let t0 = r.timeline.first().map_or(0, |s| s.unix_s);
+    let over_time = |f: &dyn Fn(&Second) -> f64| -> Vec<(f64, f64)> {
+        r.timeline
+            .iter()
+            .map(|s| ((s.unix_s - t0) as f64, f(s)))
+            .collect()
+    };
+    let time_ticks: Vec<(f64, String)> = r
+        .timeline
+        .iter()
+        .step_by((r.timeline.len() / 8).max(1))
+        .map(|s| ((s.unix_s - t0) as f64, format!("{}s", s.unix_s - t0)))
+        .collect();
+    let markdown = to_markdown(r).replace('&', "&amp;").replace('<', "&lt;");
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>NHEM load report</title><style>body{{font-family:sans-serif;max-width:760px;margin:2em auto}}pre{{white-space:pre-wrap;background:#f6f6f6;padding:1em}}</style></head><body><h1>NHEM load report</h1><pre>{markdown}</pre>{}{}{}{}</body></html>\n",
+        svg_chart("Latency by percentile", "percentile", "ms", &[("with loss", "#c0392b", dist(&r.histograms.latency)), ("delivered", "#2980b9", dist(&r.histograms.latency_delivered))], &ticks),
+        svg_chart("p50 and p99 over time", "seconds", "ms", &[("p50", "#2980b9", over_time(&|s| s.p50_ms)), ("p99", "#c0392b", over_time(&|s| s.p99_ms))], &time_ticks),
+        svg_chart("Clients connected", "seconds", "clients", &[("clients", "#27ae60", over_time(&|s| s.clients as f64))], &time_ticks),
+        svg_chart("Frames per second (all clients)", "seconds", "frames/s", &[("frames/s", "#8e44ad", over_time(&|s| s.frames as f64))], &time_ticks),
+    )
+}
+
+/// Writes report.json, report.md, report.html and latency.hgrm (a percentile distribution
+/// in HdrHistogram's text format) into `dir`.
+pub fn write_all(r: &LoadReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut hgrm = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    if let Ok(h) = histo::decode(&r.histograms.latency) {
+        for v in h.iter_quantiles(1) {
+            let q = v.quantile_iterated_to();
+            let inverse = if q < 1.0 {
+                format!("{:.2}", 1.0 / (1.0 - q))
+            } else {
+                "inf".into()
+            };
+            let _ = writeln!(
+                hgrm,
+                "{:12.3} {:14.12} {:10} {:>14}",
+                v.value_iterated_to() as f64 / 1000.0,
+                q,
+                v.count_since_last_iteration(),
+                inverse
+            );
+        }
+    }
+    let files = [
+        (
+            "report.json",
+            serde_json::to_string_pretty(r).expect("reports serialize"),
+        ),
+        ("report.md", to_markdown(r)),
+        ("report.html", to_html(r)),
+        ("latency.hgrm", hgrm),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+pub fn read(path: &Path) -> Result<LoadReport, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let report: LoadReport = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a load report: {e}", path.display()))?;
+    if report.format != FORMAT {
+        return Err(format!(
+            "{} has format {:?}, expected {FORMAT}",
+            path.display(),
+            report.format
+        ));
+    }
+    Ok(report)
+}

@@ -1,0 +1,185 @@
+//! One load run: ramp clients up, hold for the duration, stop everything by itself, report.
+
+use crate::client::{self, ClientEnd, Plan, Scenario, Target};
+use crate::frame::now_us;
+use crate::monitor::{self, GeneratorHealth};
+use crate::recorder::Recorder;
+use crate::report::{self, LoadReport, RunInfo};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub ws_url: String,
+    pub http_url: Option<String>,
+    pub password: String,
+    pub clients: usize,
+    /// New clients per second.
+    pub ramp_per_s: f64,
+    /// From the first connection to the end of the run.
+    pub duration: Duration,
+    pub scenario: Scenario,
+    /// `(index, count)`: this process runs clients `index, index + count, …` of `clients`.
+    pub shard: Option<(usize, usize)>,
+    pub slow_fraction: f64,
+    pub slow_delay: Duration,
+    pub churn_session: (Duration, Duration),
+    pub progress: bool,
+}
+
+impl RunConfig {
+    /// The client numbers this process runs.
+    pub fn my_clients(&self) -> Vec<usize> {
+        match self.shard {
+            Some((i, n)) => (i..self.clients).step_by(n).collect(),
+            None => (0..self.clients).collect(),
+        }
+    }
+}
+
+/// A deterministic spread in [0, 1) per client, so slow and churning clients are the same ones
+/// in every run (and shard) of the same configuration.
+fn unit(i: usize) -> f64 {
+    let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as f64 / u64::MAX as f64
+}
+
+pub async fn run(config: RunConfig) -> LoadReport {
+    let started_at = protocol::Timestamp::now().to_string();
+    let started = Instant::now();
+    let end = started + config.duration;
+    let target = Arc::new(Target {
+        ws_url: config.ws_url.clone(),
+        http_url: config.http_url.clone(),
+        password: config.password.clone(),
+        end,
+    });
+    let recorder = Arc::new(Recorder::default());
+    let lag = monitor::spawn_lag_probe(end);
+    let cpu_before = monitor::cpu_seconds().unwrap_or(0.0);
+    let mine = config.my_clients();
+
+    let mut tasks = Vec::with_capacity(mine.len());
+    for (order, &i) in mine.iter().enumerate() {
+        // Each shard ramps its own share at its share of the rate, so n shards together ramp
+        // at the configured rate.
+        let share = config.shard.map_or(1.0, |(_, n)| n as f64);
+        let start_after =
+            Duration::from_secs_f64(order as f64 * share / config.ramp_per_s.max(0.001));
+        let plan = Plan {
+            start_after,
+            read_delay: (config.scenario == Scenario::SlowConsumers
+                && unit(i) < config.slow_fraction)
+                .then_some(config.slow_delay),
+            session: (config.scenario == Scenario::Churn).then(|| {
+                let (lo, hi) = config.churn_session;
+                lo + (hi.saturating_sub(lo)).mul_f64(unit(i + 1_000_003))
+            }),
+        };
+        let (target, recorder) = (target.clone(), recorder.clone());
+        tasks.push(tokio::spawn(async move {
+            if config.scenario == Scenario::Polling {
+                client::polling(plan, target, recorder).await
+            } else {
+                client::websocket(plan, target, recorder).await
+            }
+        }));
+    }
+
+    // Once a second: the timeline and the progress line.
+    let bar = config.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(config.duration.as_secs().max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar
+    });
+    let mut last_frames = 0;
+    while Instant::now() < end {
+        tokio::time::sleep(
+            Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
+        )
+        .await;
+        let connected = recorder.connected.load(Relaxed);
+        recorder
+            .lock()
+            .connected_timeline
+            .insert(now_us().div_euclid(1_000_000), connected);
+        if let Some(bar) = &bar {
+            let frames = recorder.frames.load(Relaxed);
+            bar.set_position(started.elapsed().as_secs());
+            bar.set_message(format!(
+                "{connected} clients, {} frames/s",
+                frames - last_frames
+            ));
+            last_frames = frames;
+        }
+    }
+    let mut ends: Vec<ClientEnd> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(end) = tokio::time::timeout(Duration::from_secs(15), task)
+            .await
+            .unwrap_or(Ok(ClientEnd::default()))
+        {
+            ends.push(end);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let cpu = monitor::cpu_seconds().unwrap_or(0.0) - cpu_before;
+    // Clients whose connection ended early missed every frame up to the end of the run.
+    let highest = recorder.highest_frame.load(Relaxed);
+    let tail_lost: u64 = ends
+        .iter()
+        .filter(|e| e.ended_early)
+        .filter_map(|e| e.highest_frame)
+        .map(|h| highest.saturating_sub(h))
+        .sum();
+    let totals = recorder.lock();
+    let messages = totals.counters.received;
+    let lag = lag.lock().expect("lag lock is never poisoned").clone();
+    let health = GeneratorHealth::assess(
+        cpu,
+        wall_s,
+        monitor::rss_mib().unwrap_or(0.0),
+        mine.len(),
+        messages,
+        &lag,
+    );
+    let info = RunInfo {
+        started_at,
+        target: if config.scenario == Scenario::Polling {
+            config.http_url.clone().unwrap_or_default()
+        } else {
+            config.ws_url.clone()
+        },
+        scenario: scenario_name(config.scenario).into(),
+        clients: mine.len(),
+        shard: config.shard.map(|(i, n)| format!("{i}/{n}")),
+        duration_s: config.duration.as_secs_f64(),
+        expected_fps: if config.scenario == Scenario::Polling {
+            20.0
+        } else {
+            60.0
+        },
+        tail_lost,
+    };
+    report::build(info, &totals, health)
+}
+
+pub fn scenario_name(s: Scenario) -> &'static str {
+    match s {
+        Scenario::Broadcast => "broadcast",
+        Scenario::SlowConsumers => "slow-consumers",
+        Scenario::Churn => "churn",
+        Scenario::Polling => "polling",
+    }
+}
