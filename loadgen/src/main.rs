@@ -7,7 +7,7 @@ use loadgen::report::{self, LoadReport};
 use loadgen::run::{run, RunConfig};
 use loadgen::slo::{regressions, Slo};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -113,7 +113,7 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 }
 
 /// Applies the SLOs, prints the summary, writes the reports; the exit code follows the SLOs.
-fn conclude(mut r: LoadReport, slos: &[Slo], dir: &PathBuf) -> ExitCode {
+fn conclude(mut r: LoadReport, slos: &[Slo], dir: &Path) -> ExitCode {
     r.slo = slos.iter().map(|s| s.check(&r)).collect();
     print!("{}", report::to_markdown(&r));
     match report::write_all(&r, dir) {

@@ -1,0 +1,140 @@
+//! Integration tests of the load generator against the reference server (loopback, port 0).
+
+use loadgen::client::Scenario;
+use loadgen::report::{merge, to_html, to_markdown, LoadReport};
+use loadgen::run::{run, RunConfig};
+use loadgen::slo::{regressions, Slo};
+use reference_server::{RunningServer, Settings};
+use std::time::Duration;
+
+async fn server() -> (RunningServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    (
+        RunningServer::start(Settings::for_tests(dir.path().to_owned()))
+            .await
+            .expect("server starts"),
+        dir,
+    )
+}
+
+fn config(server: &RunningServer, clients: usize, scenario: Scenario) -> RunConfig {
+    RunConfig {
+        ws_url: format!("ws://{}/", server.ws_addr),
+        http_url: Some(format!("http://{}", server.http_addr)),
+        password: "31415".into(),
+        clients,
+        ramp_per_s: 1000.0,
+        duration: Duration::from_secs(2),
+        scenario,
+        shard: None,
+        slow_fraction: 0.5,
+        slow_delay: Duration::from_millis(50),
+        churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        progress: false,
+    }
+}
+
+fn schema_errors(report: &LoadReport) -> Vec<String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schemas/reports/load-report.json"))
+            .expect("schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("schema compiles");
+    let value = serde_json::to_value(report).expect("serializes");
+    validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_broadcast_run_measures_every_frame() {
+    let (server, _dir) = server().await;
+    let r = run(config(&server, 20, Scenario::Broadcast)).await;
+    server.stop().await;
+    assert_eq!(r.counters.connects, 20);
+    assert_eq!(r.counters.connect_errors + r.counters.auth_failures, 0);
+    // 20 clients × ~2 s × 60 FPS, minus ramp-up.
+    assert!(r.frames.received > 20 * 90, "{:?}", r.frames);
+    assert_eq!(r.frames.lost, 0, "{:?}", r.frames);
+    assert_eq!(
+        r.latency.count, r.frames.received,
+        "every delivered frame is in the histogram"
+    );
+    assert!(
+        r.latency.p99_ms > 0.0 && r.latency.p99_ms < 1000.0,
+        "{:?}",
+        r.latency
+    );
+    assert_eq!(r.fairness.clients_measured, 20);
+    assert!(!r.timeline.is_empty());
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+    assert!(to_markdown(&r).contains("one-way (with loss)"));
+    assert_eq!(to_html(&r).matches("<svg").count(), 4, "four charts");
+}
+
+#[tokio::test]
+async fn shards_merge_into_one_report() {
+    let (server, _dir) = server().await;
+    let (mut a, mut b) = (
+        config(&server, 10, Scenario::Broadcast),
+        config(&server, 10, Scenario::Broadcast),
+    );
+    a.shard = Some((0, 2));
+    b.shard = Some((1, 2));
+    let (ra, rb) = tokio::join!(run(a), run(b));
+    server.stop().await;
+    assert_eq!((ra.clients, rb.clients), (5, 5));
+    let merged = merge(&[ra.clone(), rb.clone()]).expect("merges");
+    assert_eq!(merged.clients, 10);
+    assert_eq!(
+        merged.frames.received,
+        ra.frames.received + rb.frames.received
+    );
+    assert_eq!(merged.latency.count, ra.latency.count + rb.latency.count);
+    assert!(merged.latency.max_ms >= ra.latency.max_ms.max(rb.latency.max_ms));
+    assert_eq!(merged.fairness.clients_measured, 10);
+    // Merging one report reproduces its figures exactly (percentiles come from the histograms).
+    let again = merge(std::slice::from_ref(&ra)).expect("merges");
+    assert_eq!(
+        (again.latency, again.frames.received),
+        (ra.latency, ra.frames.received)
+    );
+    assert!(
+        schema_errors(&merged).is_empty(),
+        "{:?}",
+        schema_errors(&merged)
+    );
+}
+
+#[tokio::test]
+async fn churn_reconnects_and_polling_polls() {
+    let (server, _dir) = server().await;
+    let (churn, polling) = tokio::join!(
+        run(config(&server, 5, Scenario::Churn)),
+        run(config(&server, 5, Scenario::Polling))
+    );
+    server.stop().await;
+    assert!(churn.counters.reconnects >= 5, "{:?}", churn.counters);
+    assert!(churn.frames.received > 0);
+    assert_eq!(polling.counters.http_errors, 0, "{:?}", polling.counters);
+    // 5 clients at 20 Hz for ~2 s.
+    assert!(polling.frames.received >= 5 * 30, "{:?}", polling.frames);
+}
+
+#[tokio::test]
+async fn slos_and_regressions_gate_on_the_report() {
+    let (server, _dir) = server().await;
+    let r = run(config(&server, 5, Scenario::Broadcast)).await;
+    server.stop().await;
+    let met: Slo = "p99<=10s".parse().expect("valid");
+    let breached: Slo = "p50<1us".parse().expect("valid");
+    assert!(met.check(&r).met);
+    assert!(!breached.check(&r).met);
+    assert!(
+        regressions(&r, &r, 0.1).is_empty(),
+        "a report does not regress against itself"
+    );
+    let mut worse = r.clone();
+    worse.latency.p99_ms = r.latency.p99_ms * 2.0 + 1.0;
+    assert_eq!(regressions(&r, &worse, 0.1).len(), 1);
+}
