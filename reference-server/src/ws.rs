@@ -16,6 +16,7 @@ use protocol::{ErrorCode, Timestamp};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
@@ -283,14 +284,50 @@ fn reply(bytes: &[u8], state: &AppState) -> Option<ServerMessage> {
     )
 }
 
+/// Frames sent, added to the shared counter in batches: one atomic add per frame per client
+/// would put every connection on the same contended cache line.
+struct SentCount<'a> {
+    pending: u64,
+    metrics: &'a crate::metrics::Metrics,
+}
+
+impl SentCount<'_> {
+    fn add_one(&mut self) {
+        self.pending += 1;
+        if self.pending == 64 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.metrics
+            .frames_sent_total
+            .fetch_add(std::mem::take(&mut self.pending), Relaxed);
+    }
+}
+
+impl Drop for SentCount<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &CancellationToken) {
     let mut frames = state.fanout.subscribe();
     let budget = state.settings.slow_client_budget();
     let mut behind_since: Option<Instant> = None;
+    let mut sent_count = SentCount {
+        pending: 0,
+        metrics: &state.metrics,
+    };
+    // Created once: a fresh `cancelled()` future per iteration would register with the shared
+    // token (a lock every client takes) on every frame.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => return close(ws, CloseCode::Away, "server shutting down").await,
+            _ = &mut stopping => return close(ws, CloseCode::Away, "server shutting down").await,
             incoming = ws.next() => match incoming {
                 None => return,
                 Some(Ok(Message::Text(t))) => {
@@ -311,7 +348,17 @@ async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &Cance
             },
             frame = frames.recv() => match frame {
                 Ok(bytes) => {
-                    match timeout(budget, ws.send(Message::Text(bytes))).await {
+                    let sent = {
+                        let send = ws.send(Message::Text(bytes));
+                        tokio::pin!(send);
+                        // Most sends complete at once (the socket has room): arm the slow-client
+                        // timer only for those that do not, not once per frame per client.
+                        match futures_util::poll!(&mut send) {
+                            Poll::Ready(result) => Ok(result),
+                            Poll::Pending => timeout(budget, send).await,
+                        }
+                    };
+                    match sent {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return,
                         Err(_) => {
@@ -320,8 +367,9 @@ async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &Cance
                             return close(ws, CloseCode::Policy, "slow consumer: not reading").await;
                         }
                     }
-                    state.metrics.frames_sent_total.fetch_add(1, Relaxed);
-                    if frames.is_empty() {
+                    sent_count.add_one();
+                    // `is_empty` takes the channel's lock: ask only while behind.
+                    if behind_since.is_some() && frames.is_empty() {
                         behind_since = None;
                     }
                 }

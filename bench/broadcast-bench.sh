@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Same-run comparison of 60 FPS broadcast servers under loadgen, on loopback.
+#   bench/broadcast-bench.sh [SECONDS]      (release builds of reference-server, raw-broadcast, loadgen)
+# For each server and client count: one bounded loadgen run; prints a Markdown table row with
+# latency percentiles, loss, server CPU per delivered frame (from /proc/PID/stat) and the
+# generator's own cost. Reports land in reports/bench/<server>-<clients>/.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+seconds=${1:-10}
+ulimit -n 65536 2>/dev/null || true
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start_server() { # NAME PORT -> pid on stdout
+    local name=$1 port=$2 data
+    case $name in
+        ours) data=$(mktemp -d); target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn >/dev/null 2>&1 & ;;
+        raw) target/release/raw-broadcast "$port" 60 >/dev/null 2>&1 & ;;
+        node) node bench/peer-node.mjs --port "$port" >/dev/null 2>&1 & ;;
+        python) .tools/venv/bin/python bench/peer-python.py --port "$port" >/dev/null 2>&1 & ;;
+    esac
+    echo $!
+}
+
+echo "| server | clients | p50 ms | p99 ms | p99.9 ms | loss % | server CPU µs/frame | generator µs/msg | generator trustworthy |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+run() { # NAME CLIENTS
+    local name=$1 clients=$2 port pid before after dir
+    port=$(free_port)
+    pid=$(start_server "$name" "$port")
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    dir="reports/bench/$name-$clients"
+    before=$(cpu_ticks "$pid")
+    target/release/loadgen run --ws "ws://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
+    after=$(cpu_ticks "$pid")
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    python3 - "$dir/report.json" "$name" "$clients" "$((after - before))" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); name, clients, ticks = sys.argv[2], sys.argv[3], int(sys.argv[4])
+l, f, g = r["latency"], r["frames"], r["generators"][0]
+per_frame = ticks * 10_000 / max(f["received"], 1)   # 100 ticks/s -> µs
+print(f"| {name} | {clients} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['p999_ms']:.2f} | {f['loss_percent']:.3f} | {per_frame:.2f} | {g['cpu_us_per_message']:.2f} | {'yes' if r['trustworthy'] else 'NO'} |")
+PY
+}
+
+for spec in ${BENCH_RUNS:-raw:1000 ours:1000 node:1000 python:1000 raw:2000 ours:2000 node:2000 python:2000 ours:500 ours:1500 ours:2500}; do
+    run "${spec%%:*}" "${spec##*:}"
+done
