@@ -124,8 +124,15 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn listen_error(listen: std::net::SocketAddr, e: &std::io::Error) -> ExitCode {
+    usage_error(format!(
+        "cannot listen on {listen}: {e} (choose another --listen address)"
+    ))
+}
+
 /// Prints the summary, writes the reports, and turns the verdict into the exit code.
-fn finish(report: &Report, dir: Option<&PathBuf>) -> ExitCode {
+fn conclude(report: Report, dir: Option<&PathBuf>) -> ExitCode {
+    let report = &report;
     for case in &report.cases {
         let note = case
             .evidence
@@ -214,14 +221,16 @@ async fn main() -> ExitCode {
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(" ");
-            let report_data = Report::new(
-                "validate",
-                subject,
-                started_at,
-                started.elapsed().as_secs_f64(),
-                cases,
-            );
-            finish(&report_data, report.as_ref())
+            conclude(
+                Report::new(
+                    "validate",
+                    subject,
+                    started_at,
+                    started.elapsed().as_secs_f64(),
+                    cases,
+                ),
+                report.as_ref(),
+            )
         }
         Mode::Server {
             ws,
@@ -247,14 +256,16 @@ async fn main() -> ExitCode {
             };
             let cases = suite::run(&ctx).await;
             let subject = format!("{ws}{}", http.map(|h| format!(" {h}")).unwrap_or_default());
-            let report_data = Report::new(
-                "server",
-                subject,
-                started_at,
-                started.elapsed().as_secs_f64(),
-                cases,
-            );
-            finish(&report_data, report.as_ref())
+            conclude(
+                Report::new(
+                    "server",
+                    subject,
+                    started_at,
+                    started.elapsed().as_secs_f64(),
+                    cases,
+                ),
+                report.as_ref(),
+            )
         }
         Mode::Client {
             listen,
@@ -275,20 +286,18 @@ async fn main() -> ExitCode {
             );
             let cases = match conformance::probe::run(config).await {
                 Ok(cases) => cases,
-                Err(e) => {
-                    return usage_error(format!(
-                        "cannot listen on {listen}: {e} (choose another --listen address)"
-                    ))
-                }
+                Err(e) => return listen_error(listen, &e),
             };
-            let report_data = Report::new(
-                "client",
-                format!("ws://{listen}/"),
-                started_at,
-                started.elapsed().as_secs_f64(),
-                cases,
-            );
-            finish(&report_data, report.as_ref())
+            conclude(
+                Report::new(
+                    "client",
+                    format!("ws://{listen}/"),
+                    started_at,
+                    started.elapsed().as_secs_f64(),
+                    cases,
+                ),
+                report.as_ref(),
+            )
         }
         Mode::Proxy {
             listen,
@@ -310,20 +319,18 @@ async fn main() -> ExitCode {
             };
             let cases = match conformance::proxy::run(config, schemas()).await {
                 Ok(cases) => cases,
-                Err(e) => {
-                    return usage_error(format!(
-                        "cannot listen on {listen}: {e} (choose another --listen address)"
-                    ))
-                }
+                Err(e) => return listen_error(listen, &e),
             };
-            let report_data = Report::new(
-                "proxy",
-                format!("ws://{listen}/ -> {upstream}"),
-                started_at,
-                started.elapsed().as_secs_f64(),
-                cases,
-            );
-            finish(&report_data, report.as_ref())
+            conclude(
+                Report::new(
+                    "proxy",
+                    format!("ws://{listen}/ -> {upstream}"),
+                    started_at,
+                    started.elapsed().as_secs_f64(),
+                    cases,
+                ),
+                report.as_ref(),
+            )
         }
         Mode::Record {
             ws,

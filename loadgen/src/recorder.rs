@@ -44,6 +44,20 @@ pub struct Counters {
     pub http_errors: u64,
 }
 
+impl std::ops::AddAssign<&Counters> for Counters {
+    fn add_assign(&mut self, other: &Counters) {
+        self.received += other.received;
+        self.lost += other.lost;
+        self.duplicated += other.duplicated;
+        self.out_of_order += other.out_of_order;
+        self.connects += other.connects;
+        self.connect_errors += other.connect_errors;
+        self.auth_failures += other.auth_failures;
+        self.reconnects += other.reconnects;
+        self.http_errors += other.http_errors;
+    }
+}
+
 pub struct Totals {
     pub latency: Histogram<u64>,
     pub delivered: Histogram<u64>,
@@ -113,16 +127,7 @@ impl Recorder {
             histo::record(&mut interval.latency, s.latency_us);
             interval.frames += u64::from(s.delivered);
         }
-        let c = &mut t.counters;
-        c.received += counters.received;
-        c.lost += counters.lost;
-        c.duplicated += counters.duplicated;
-        c.out_of_order += counters.out_of_order;
-        c.connects += counters.connects;
-        c.connect_errors += counters.connect_errors;
-        c.auth_failures += counters.auth_failures;
-        c.reconnects += counters.reconnects;
-        c.http_errors += counters.http_errors;
+        t.counters += &*counters;
         samples.clear();
         *counters = Counters::default();
     }

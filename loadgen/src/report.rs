@@ -283,16 +283,7 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
             *connected.entry(*s).or_default() += n;
         }
         client_p99_ms.extend(&h.client_p99_ms);
-        let c = &r.counters;
-        counters.received += c.received;
-        counters.lost += c.lost;
-        counters.duplicated += c.duplicated;
-        counters.out_of_order += c.out_of_order;
-        counters.connects += c.connects;
-        counters.connect_errors += c.connect_errors;
-        counters.auth_failures += c.auth_failures;
-        counters.reconnects += c.reconnects;
-        counters.http_errors += c.http_errors;
+        counters += &r.counters;
         for (k, v) in &r.endings {
             *endings.entry(k.clone()).or_default() += v;
         }
