@@ -10,6 +10,7 @@ pub mod auth;
 pub mod faults;
 pub mod http;
 pub mod metrics;
+pub mod outgoing;
 pub mod pipeline;
 pub mod producer;
 pub mod ratelimit;

@@ -13,7 +13,6 @@ use protocol::Timestamp;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use time::OffsetDateTime;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 /// When a run started: frame `first_frame` was due at `instant` / `wall`.
@@ -48,7 +47,7 @@ pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: Cancell
     } else {
         fps
     };
-    let mut stale: Option<Utf8Bytes> = None;
+    let mut stale: Option<bytes::Bytes> = None;
     let mut clock: Option<RunClock> = None;
     let mut fps_window: (Instant, u64) = (Instant::now(), 0);
     loop {
@@ -113,7 +112,7 @@ pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: Cancell
         if let Some(mutated) = faults::mutate_frame(&state.settings.faults, &json) {
             json = mutated;
         }
-        let bytes = Utf8Bytes::from(json);
+        let bytes = crate::outgoing::text_frame(&json);
         let _ = state.fanout.send(bytes.clone());
         if state.settings.has_fault(Fault::NonMonotonic) {
             if frame % 30 == 0 {

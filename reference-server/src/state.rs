@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{DetectionParams, RoiSample};
 use crate::settings::Settings;
 use crate::store::{ConfigStore, PersistedConfig, StoreError};
+use bytes::Bytes;
 use protocol::nhem::*;
 use protocol::sanitize::{sanitize_input, InputType};
 use protocol::validate::validate_coordinates_in_frame;
@@ -17,7 +18,6 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::sync::{broadcast, Notify};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// One past frame, as `GET /data/realtime` reports it.
 #[derive(Debug, Clone)]
@@ -47,8 +47,9 @@ struct Inner {
 pub struct AppState {
     pub settings: Settings,
     pub started: Instant,
-    /// Pre-serialized `data` and `status` messages for every authenticated client.
-    pub fanout: broadcast::Sender<Utf8Bytes>,
+    /// `data` and `status` messages for every authenticated client, serialized and framed
+    /// once (see `outgoing`).
+    pub fanout: broadcast::Sender<Bytes>,
     pub metrics: Metrics,
     /// Wakes the producer when detection starts, stops or pauses.
     pub detection_changed: Notify,
@@ -171,7 +172,7 @@ impl AppState {
     pub fn publish_status(&self, reason: StatusReason) {
         let json = ServerMessage::Status(self.status_message(reason)).to_json();
         // No receivers is fine: nobody is connected.
-        let _ = self.fanout.send(Utf8Bytes::from(json));
+        let _ = self.fanout.send(crate::outgoing::text_frame(&json));
     }
 
     pub fn system_status(&self) -> SystemStatus {

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{timeout, timeout_at};
@@ -284,6 +285,37 @@ fn reply(bytes: &[u8], state: &AppState) -> Option<ServerMessage> {
     )
 }
 
+/// Why a shared frame could not be written.
+enum Stalled {
+    /// The connection is gone.
+    Gone,
+    /// The client did not take the frame within the slow-client budget.
+    TimedOut,
+}
+
+/// Writes a broadcast frame (framed once by the producer, see `outgoing`) straight to the
+/// socket. Anything tungstenite still holds (a pong, an error reply) is flushed first, so the
+/// shared frame never lands inside another frame. The slow-client timer is armed only when the
+/// write cannot finish at once, not once per frame per client.
+async fn write_shared(
+    ws: &mut Ws,
+    frame: &[u8],
+    budget: std::time::Duration,
+) -> Result<(), Stalled> {
+    let write = async {
+        ws.flush().await?;
+        ws.get_mut().write_all(frame).await.map_err(WsError::Io)
+    };
+    tokio::pin!(write);
+    let result = match futures_util::poll!(&mut write) {
+        Poll::Ready(result) => result,
+        Poll::Pending => timeout(budget, write)
+            .await
+            .map_err(|_| Stalled::TimedOut)?,
+    };
+    result.map_err(|_| Stalled::Gone)
+}
+
 /// Frames sent, added to the shared counter in batches: one atomic add per frame per client
 /// would put every connection on the same contended cache line.
 struct SentCount<'a> {
@@ -348,23 +380,15 @@ async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &Cance
             },
             frame = frames.recv() => match frame {
                 Ok(bytes) => {
-                    let sent = {
-                        let send = ws.send(Message::Text(bytes));
-                        tokio::pin!(send);
-                        // Most sends complete at once (the socket has room): arm the slow-client
-                        // timer only for those that do not, not once per frame per client.
-                        match futures_util::poll!(&mut send) {
-                            Poll::Ready(result) => Ok(result),
-                            Poll::Pending => timeout(budget, send).await,
-                        }
-                    };
-                    match sent {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return,
-                        Err(_) => {
+                    match write_shared(ws, &bytes, budget).await {
+                        Ok(()) => {}
+                        Err(Stalled::Gone) => return,
+                        Err(Stalled::TimedOut) => {
                             state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                            tracing::info!(id, "closing a client that blocked a send for {} ms", budget.as_millis());
-                            return close(ws, CloseCode::Policy, "slow consumer: not reading").await;
+                            tracing::info!(id, "dropping a client that blocked a send for {} ms", budget.as_millis());
+                            // A frame may be half written: no close frame can follow it cleanly,
+                            // and a client that does not read would not see one anyway.
+                            return;
                         }
                     }
                     sent_count.add_one();
