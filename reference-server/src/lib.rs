@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod producer;
 pub mod ratelimit;
 pub mod settings;
+pub mod socket_writer;
 pub mod state;
 pub mod store;
 pub mod ws;

@@ -6,6 +6,7 @@
 
 use crate::auth::password_matches;
 use crate::faults::Fault;
+use crate::socket_writer::{self, Duplex, Link, Out};
 use crate::state::AppState;
 use futures_util::{SinkExt, StreamExt};
 use protocol::nhem::{
@@ -16,11 +17,9 @@ use protocol::{ErrorCode, Timestamp};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -29,7 +28,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Duplex>;
 
 /// Accepts WebSocket clients until `shutdown`; each connection runs on `tracker`.
 pub async fn serve(
@@ -57,7 +56,7 @@ pub async fn serve(
         let (state, shutdown, open) = (state.clone(), shutdown.clone(), open.clone());
         tracker.spawn(async move {
             let over_capacity = open.fetch_add(1, Relaxed) >= state.settings.max_connections as u64;
-            connection(stream, peer, id, over_capacity, &state, &shutdown).await;
+            connection(stream, peer, id, over_capacity, state.clone(), &shutdown).await;
             open.fetch_sub(1, Relaxed);
             state.metrics.client_gone(id);
         });
@@ -97,7 +96,7 @@ async fn connection(
     peer: SocketAddr,
     id: u64,
     over_capacity: bool,
-    state: &AppState,
+    state: Arc<AppState>,
     shutdown: &CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -105,8 +104,44 @@ async fn connection(
         let _ =
             socket2::SockRef::from(&stream).set_send_buffer_size(state.settings.socket_send_buffer);
     }
+    let (read, write) = stream.into_split();
+    let (out, out_rx) = mpsc::unbounded_channel();
+    let link = Link::default();
+    let writer = tokio::spawn(socket_writer::run(
+        write,
+        out_rx,
+        id,
+        state.clone(),
+        link.clone(),
+    ));
+    session(
+        Duplex::new(read, out.clone()),
+        out,
+        peer,
+        id,
+        over_capacity,
+        &state,
+        shutdown,
+        &link,
+    )
+    .await;
+    // The session has dropped its ends of the channel: the writer drains what is left and ends.
+    let _ = timeout(std::time::Duration::from_secs(3), writer).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session(
+    socket: Duplex,
+    out: mpsc::UnboundedSender<Out>,
+    peer: SocketAddr,
+    id: u64,
+    over_capacity: bool,
+    state: &AppState,
+    shutdown: &CancellationToken,
+    link: &Link,
+) {
     let handshake = tokio_tungstenite::accept_async_with_config(
-        stream,
+        socket,
         Some(ws_config(state.settings.max_message_bytes)),
     );
     let mut ws = match timeout(state.settings.auth_timeout(), handshake).await {
@@ -131,7 +166,11 @@ async fn connection(
         return;
     }
     tracing::debug!(%peer, id, "client authenticated");
-    broadcast_loop(&mut ws, id, state, shutdown).await;
+    // Sent after auth_response and the initial status, through the same channel, so the
+    // writer starts the broadcast only once those are written.
+    let _ = out.send(Out::Subscribe(state.fanout.subscribe()));
+    drop(out);
+    read_loop(&mut ws, state, shutdown, link).await;
     state.metrics.ws_clients.fetch_sub(1, Relaxed);
     tracing::debug!(%peer, id, "client disconnected");
 }
@@ -285,81 +324,16 @@ fn reply(bytes: &[u8], state: &AppState) -> Option<ServerMessage> {
     )
 }
 
-/// Why a shared frame could not be written.
-enum Stalled {
-    /// The connection is gone.
-    Gone,
-    /// The client did not take the frame within the slow-client budget.
-    TimedOut,
-}
-
-/// Writes a broadcast frame (framed once by the producer, see `outgoing`) straight to the
-/// socket. Anything tungstenite still holds (a pong, an error reply) is flushed first, so the
-/// shared frame never lands inside another frame. The slow-client timer is armed only when the
-/// write cannot finish at once, not once per frame per client.
-async fn write_shared(
-    ws: &mut Ws,
-    frame: &[u8],
-    budget: std::time::Duration,
-) -> Result<(), Stalled> {
-    let write = async {
-        ws.flush().await?;
-        ws.get_mut().write_all(frame).await.map_err(WsError::Io)
-    };
-    tokio::pin!(write);
-    let result = match futures_util::poll!(&mut write) {
-        Poll::Ready(result) => result,
-        Poll::Pending => timeout(budget, write)
-            .await
-            .map_err(|_| Stalled::TimedOut)?,
-    };
-    result.map_err(|_| Stalled::Gone)
-}
-
-/// Frames sent, added to the shared counter in batches: one atomic add per frame per client
-/// would put every connection on the same contended cache line.
-struct SentCount<'a> {
-    pending: u64,
-    metrics: &'a crate::metrics::Metrics,
-}
-
-impl SentCount<'_> {
-    fn add_one(&mut self) {
-        self.pending += 1;
-        if self.pending == 64 {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        self.metrics
-            .frames_sent_total
-            .fetch_add(std::mem::take(&mut self.pending), Relaxed);
-    }
-}
-
-impl Drop for SentCount<'_> {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
-async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &CancellationToken) {
-    let mut frames = state.fanout.subscribe();
-    let budget = state.settings.slow_client_budget();
-    let mut behind_since: Option<Instant> = None;
-    let mut sent_count = SentCount {
-        pending: 0,
-        metrics: &state.metrics,
-    };
-    // Created once: a fresh `cancelled()` future per iteration would register with the shared
-    // token (a lock every client takes) on every frame.
-    let stopping = shutdown.cancelled();
-    tokio::pin!(stopping);
+/// Reads an authenticated client until it leaves, the writer gives up, or the server stops.
+/// Broadcast frames never pass through here: the writer task sends them (`socket_writer`).
+async fn read_loop(ws: &mut Ws, state: &AppState, shutdown: &CancellationToken, link: &Link) {
     loop {
         tokio::select! {
-            biased;
-            _ = &mut stopping => return close(ws, CloseCode::Away, "server shutting down").await,
+            _ = shutdown.cancelled() => {
+                link.closing.store(true, Relaxed);
+                return close(ws, CloseCode::Away, "server shutting down").await;
+            }
+            _ = link.writer_done.cancelled() => return,
             incoming = ws.next() => match incoming {
                 None => return,
                 Some(Ok(Message::Text(t))) => {
@@ -374,39 +348,14 @@ async fn broadcast_loop(ws: &mut Ws, id: u64, state: &AppState, shutdown: &Cance
                         return;
                     }
                 }
-                // After a Close, keep polling: tungstenite answers it and then ends the stream.
+                // The client is closing: no more broadcast frames; keep polling so tungstenite
+                // answers the close and ends the stream.
+                Some(Ok(Message::Close(_))) => link.closing.store(true, Relaxed),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return read_failed(ws, e, state).await,
-            },
-            frame = frames.recv() => match frame {
-                Ok(bytes) => {
-                    match write_shared(ws, &bytes, budget).await {
-                        Ok(()) => {}
-                        Err(Stalled::Gone) => return,
-                        Err(Stalled::TimedOut) => {
-                            state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                            tracing::info!(id, "dropping a client that blocked a send for {} ms", budget.as_millis());
-                            // A frame may be half written: no close frame can follow it cleanly,
-                            // and a client that does not read would not see one anyway.
-                            return;
-                        }
-                    }
-                    sent_count.add_one();
-                    // `is_empty` takes the channel's lock: ask only while behind.
-                    if behind_since.is_some() && frames.is_empty() {
-                        behind_since = None;
-                    }
+                Some(Err(e)) => {
+                    link.closing.store(true, Relaxed);
+                    return read_failed(ws, e, state).await;
                 }
-                Err(RecvError::Lagged(skipped)) => {
-                    state.metrics.record_skipped(id, skipped);
-                    let since = *behind_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > budget {
-                        state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                        tracing::info!(id, "closing a client that stayed behind for {} ms", budget.as_millis());
-                        return close(ws, CloseCode::Policy, "slow consumer: fell too far behind").await;
-                    }
-                }
-                Err(RecvError::Closed) => return,
             },
         }
     }

@@ -1,0 +1,225 @@
+//! The write side of a WebSocket connection, in a task of its own.
+//!
+//! A connection is two tasks. The reader (in `ws`) runs tungstenite over [`Duplex`] and is only
+//! woken when the client sends something. The writer owns the socket's write half and is woken
+//! per broadcast frame: it writes the shared, pre-framed bytes (see `outgoing`) and whatever
+//! tungstenite produced (replies, pongs, close frames), in order, whole frames at a time. A
+//! broadcast frame thus costs one wake-up and one write, without polling the read side.
+
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use bytes::Bytes;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What the reader hands to the writer, in order.
+pub enum Out {
+    /// Bytes tungstenite wrote: whole frames (it hands over its full output buffer at once).
+    Bytes(Bytes),
+    /// The client authenticated: from now on, also write the broadcast.
+    Subscribe(broadcast::Receiver<Bytes>),
+}
+
+/// The socket as tungstenite sees it: reads come from the read half, writes go to the writer.
+pub struct Duplex {
+    read: OwnedReadHalf,
+    out: mpsc::UnboundedSender<Out>,
+}
+
+impl Duplex {
+    pub fn new(read: OwnedReadHalf, out: mpsc::UnboundedSender<Out>) -> Self {
+        Duplex { read, out }
+    }
+}
+
+impl AsyncRead for Duplex {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Duplex {
+    // Replies are bounded by what the client sends; a client that floods without reading is
+    // dropped by the writer's time budget, which ends this channel with it.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.out.send(Out::Bytes(Bytes::copy_from_slice(buf))) {
+            Ok(()) => Poll::Ready(Ok(buf.len())),
+            Err(_) => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Shared between a connection's two tasks.
+#[derive(Clone, Default)]
+pub struct Link {
+    /// Set by the reader before it sends a close frame: no broadcast frame may follow it.
+    pub closing: Arc<AtomicBool>,
+    /// Cancelled by the writer when it gives up (slow client, write error): the reader stops.
+    pub writer_done: CancellationToken,
+}
+
+/// Frames sent, added to the shared counter in batches: one atomic add per frame per client
+/// would put every connection on the same contended cache line.
+struct SentCount<'a> {
+    pending: u64,
+    metrics: &'a Metrics,
+}
+
+impl SentCount<'_> {
+    fn add_one(&mut self) {
+        self.pending += 1;
+        if self.pending == 64 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.metrics
+            .frames_sent_total
+            .fetch_add(std::mem::take(&mut self.pending), Relaxed);
+    }
+}
+
+impl Drop for SentCount<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Writes `bytes`, arming the slow-client timer only when the write cannot finish at once.
+/// `Err(true)`: timed out; `Err(false)`: the connection is gone.
+async fn write(socket: &mut OwnedWriteHalf, bytes: &[u8], budget: Duration) -> Result<(), bool> {
+    let write = socket.write_all(bytes);
+    tokio::pin!(write);
+    let result = match futures_util::poll!(&mut write) {
+        Poll::Ready(result) => result,
+        Poll::Pending => tokio::time::timeout(budget, write)
+            .await
+            .map_err(|_| true)?,
+    };
+    result.map_err(|_| false)
+}
+
+/// A close frame (unmasked, server to client) with `code` and `reason`.
+fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let reason = &reason.as_bytes()[..reason.len().min(123)];
+    let mut frame = vec![0x88, 2 + reason.len() as u8];
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame.extend_from_slice(reason);
+    frame
+}
+
+async fn next_frame(frames: &mut Option<broadcast::Receiver<Bytes>>) -> Result<Bytes, RecvError> {
+    match frames {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs until the reader is gone (its channel closes) or the client is dropped as too slow.
+pub async fn run(
+    mut socket: OwnedWriteHalf,
+    mut out: mpsc::UnboundedReceiver<Out>,
+    id: u64,
+    state: Arc<AppState>,
+    link: Link,
+) {
+    let budget = state.settings.slow_client_budget();
+    let mut sent = SentCount {
+        pending: 0,
+        metrics: &state.metrics,
+    };
+    let mut frames: Option<broadcast::Receiver<Bytes>> = None;
+    let mut behind_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            biased;
+            frame = next_frame(&mut frames), if frames.is_some() && !link.closing.load(Relaxed) => match frame {
+                Ok(bytes) => {
+                    match write(&mut socket, &bytes, budget).await {
+                        Ok(()) => sent.add_one(),
+                        Err(timed_out) => {
+                            if timed_out {
+                                state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                                tracing::info!(id, "dropping a client that blocked a send for {} ms", budget.as_millis());
+                            }
+                            // A frame may be half written: nothing can follow it cleanly.
+                            break;
+                        }
+                    }
+                    // `is_empty` takes the channel's lock: ask only while behind.
+                    if behind_since.is_some() && frames.as_ref().is_some_and(|f| f.is_empty()) {
+                        behind_since = None;
+                    }
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    state.metrics.record_skipped(id, skipped);
+                    let since = *behind_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > budget {
+                        state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                        tracing::info!(id, "closing a client that stayed behind for {} ms", budget.as_millis());
+                        let _ = write(&mut socket, &close_frame(1008, "slow consumer: fell too far behind"), Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            item = out.recv() => match item {
+                None => break,
+                Some(Out::Subscribe(rx)) => frames = Some(rx),
+                Some(Out::Bytes(bytes)) => {
+                    if let Err(timed_out) = write(&mut socket, &bytes, budget).await {
+                        if timed_out {
+                            state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                        }
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    link.writer_done.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+
+    #[test]
+    fn close_frames_parse_back() {
+        let frame = close_frame(1008, "slow consumer");
+        let mut cursor = std::io::Cursor::new(frame.as_slice());
+        let (header, len) = FrameHeader::parse(&mut cursor)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!((header.opcode.into(), len), (8u8, 2 + 13));
+        assert_eq!(&frame[2..4], &1008u16.to_be_bytes());
+    }
+}
