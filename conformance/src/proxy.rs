@@ -104,9 +104,9 @@ pub async fn run_on(
             config.upstream.clone(),
             seen.clone(),
         );
-        tracker.spawn(async move {
-            session(stream, &upstream, &findings, &schemas, &seen, &stop).await
-        });
+        tracker.spawn(
+            async move { session(stream, &upstream, &findings, schemas, seen, &stop).await },
+        );
     }
     stop.cancel();
     tracker.close();
@@ -131,6 +131,16 @@ fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
+}
+
+impl Default for SessionFindings {
+    fn default() -> Self {
+        SessionFindings {
+            messages: [0, 0],
+            violations: [Vec::new(), Vec::new()],
+            forward_us: [histogram(), histogram()],
+        }
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -180,12 +190,77 @@ fn problems(schemas: &SchemaSet, seen: &SeenValid, text: &str, direction: usize)
         .collect()
 }
 
+/// Forwards one direction until its source ends, the run stops, or the other direction ends
+/// (the server-to-client side then keeps draining for a second: what the server said before
+/// hanging up still belongs to the client).
+#[allow(clippy::too_many_arguments)]
+async fn pump<R, W>(
+    direction: usize,
+    mut rx: R,
+    mut tx: W,
+    schemas: Arc<SchemaSet>,
+    seen: Arc<SeenValid>,
+    stop: CancellationToken,
+    other_done: CancellationToken,
+) -> SessionFindings
+where
+    R: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    W: futures_util::Sink<Message> + Unpin,
+{
+    let mut local = SessionFindings::default();
+    // Created once: polling a fresh `cancelled()` per message would take the token's lock.
+    let stopping = stop.cancelled();
+    let other = other_done.cancelled();
+    tokio::pin!(stopping, other);
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    loop {
+        let message = tokio::select! {
+            biased;
+            m = rx.next() => m,
+            _ = &mut stopping => break,
+            _ = &mut other, if drain_until.is_none() => {
+                if direction == C2S {
+                    break;
+                }
+                drain_until = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                continue;
+            }
+            _ = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => break,
+        };
+        let arrived = Instant::now();
+        let Some(Ok(message)) = message else { break };
+        // Each hop answers its own RFC 6455 pings (tungstenite does it); forwarding them too
+        // would hand the client a second, stray pong.
+        if matches!(message, Message::Ping(_) | Message::Pong(_)) {
+            continue;
+        }
+        let closing = message.is_close();
+        let text = match &message {
+            Message::Text(t) => Some(t.clone()),
+            _ => None,
+        };
+        if tx.send(message).await.is_err() || closing {
+            break;
+        }
+        let _ = local.forward_us[direction].record((arrived.elapsed().as_micros() as u64).max(1));
+        local.messages[direction] += 1;
+        if let Some(text) = text {
+            let found = problems(&schemas, &seen, text.as_str(), direction);
+            let room = 20usize.saturating_sub(local.violations[direction].len());
+            local.violations[direction].extend(found.into_iter().take(room));
+        }
+    }
+    other_done.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), tx.close()).await;
+    local
+}
+
 async fn session(
     client: TcpStream,
     upstream_url: &str,
     findings: &Mutex<Findings>,
-    schemas: &SchemaSet,
-    seen: &SeenValid,
+    schemas: Arc<SchemaSet>,
+    seen: Arc<SeenValid>,
     stop: &CancellationToken,
 ) {
     let _ = client.set_nodelay(true);
@@ -215,66 +290,26 @@ async fn session(
             return;
         }
     };
-    let mut local = SessionFindings {
-        messages: [0, 0],
-        violations: [Vec::new(), Vec::new()],
-        forward_us: [histogram(), histogram()],
-    };
-    let (mut up_tx, mut up_rx) = upstream.split();
-    let (mut down_tx, mut down_rx) = downstream.split();
-    loop {
-        // Which direction a message travels, and the message.
-        let (direction, message, arrived) = tokio::select! {
-            _ = stop.cancelled() => break,
-            m = down_rx.next() => (C2S, m, Instant::now()),
-            m = up_rx.next() => (S2C, m, Instant::now()),
-        };
-        let Some(Ok(message)) = message else { break };
-        // Each hop answers its own RFC 6455 pings (tungstenite does it); forwarding them too
-        // would hand the client a second, stray pong.
-        if matches!(message, Message::Ping(_) | Message::Pong(_)) {
-            continue;
-        }
-        let closing = message.is_close();
-        let text = match &message {
-            Message::Text(t) => Some(t.clone()),
-            _ => None,
-        };
-        let forwarded = if direction == C2S {
-            up_tx.send(message).await
-        } else {
-            down_tx.send(message).await
-        };
-        let took_us = arrived.elapsed().as_micros() as u64;
-        if forwarded.is_err() && direction == C2S {
-            // The server hung up while we wrote to it (e.g. it refused an oversize message):
-            // what it said before hanging up still belongs to the client.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                while let Some(Ok(message)) = up_rx.next().await {
-                    if down_tx.send(message).await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .await;
-            break;
-        }
-        if forwarded.is_err() || closing {
-            break;
-        }
-        let _ = local.forward_us[direction].record(took_us.max(1));
-        local.messages[direction] += 1;
-        if let Some(text) = text {
-            let found = problems(schemas, seen, text.as_str(), direction);
-            let room = 20usize.saturating_sub(local.violations[direction].len());
-            local.violations[direction].extend(found.into_iter().take(room));
-        }
+    let (up_tx, up_rx) = upstream.split();
+    let (down_tx, down_rx) = downstream.split();
+    // One task per direction: a broadcast frame wakes only the task that reads the server, and
+    // it never polls the client's side.
+    let other_done = CancellationToken::new();
+    let s2c = tokio::spawn(pump(
+        S2C,
+        up_rx,
+        down_tx,
+        schemas.clone(),
+        seen.clone(),
+        stop.clone(),
+        other_done.clone(),
+    ));
+    let mut local = pump(C2S, down_rx, up_tx, schemas, seen, stop.clone(), other_done).await;
+    if let Ok(s2c) = s2c.await {
+        local.messages[S2C] = s2c.messages[S2C];
+        local.violations[S2C] = s2c.violations[S2C].clone();
+        local.forward_us[S2C] = s2c.forward_us[S2C].clone();
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = up_tx.close().await;
-        let _ = down_tx.close().await;
-    })
-    .await;
     let mut f = findings
         .lock()
         .expect("proxy findings lock is never poisoned");
