@@ -19,6 +19,19 @@ struct Cli {
     mode: Mode,
 }
 
+/// The password for `auth` (also from `NHEM_PASSWORD`; never printed by `--help`).
+#[derive(clap::Args)]
+struct PasswordArg {
+    /// Password sent in `auth`.
+    #[arg(
+        long,
+        env = "NHEM_PASSWORD",
+        default_value = "31415",
+        hide_env_values = true
+    )]
+    password: String,
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// Validate message files (.json) and transcripts (.jsonl) against the schemas.
@@ -41,13 +54,8 @@ enum Mode {
         /// HTTP base URL, e.g. http://127.0.0.1:8421 (without it the HTTP cases are skipped).
         #[arg(long)]
         http: Option<String>,
-        #[arg(
-            long,
-            env = "NHEM_PASSWORD",
-            default_value = "31415",
-            hide_env_values = true
-        )]
-        password: String,
+        #[command(flatten)]
+        auth: PasswordArg,
         /// How long to capture the broadcast for rate and jitter.
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         window: Duration,
@@ -68,13 +76,8 @@ enum Mode {
         /// How long to run; the probe stops by itself (at least 8 s for the full script).
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
-        #[arg(
-            long,
-            env = "NHEM_PASSWORD",
-            default_value = "31415",
-            hide_env_values = true
-        )]
-        password: String,
+        #[command(flatten)]
+        auth: PasswordArg,
         /// Frame rate of the probe's broadcast.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
         fps: u32,
@@ -99,13 +102,8 @@ enum Mode {
     Record {
         #[arg(long)]
         ws: String,
-        #[arg(
-            long,
-            env = "NHEM_PASSWORD",
-            default_value = "31415",
-            hide_env_values = true
-        )]
-        password: String,
+        #[command(flatten)]
+        auth: PasswordArg,
         /// Data frames to keep in the transcript.
         #[arg(long, default_value_t = 3)]
         frames: usize,
@@ -235,7 +233,7 @@ async fn main() -> ExitCode {
         Mode::Server {
             ws,
             http,
-            password,
+            auth: PasswordArg { password },
             window,
             auth_timeout,
             no_mutate,
@@ -270,7 +268,7 @@ async fn main() -> ExitCode {
         Mode::Client {
             listen,
             duration,
-            password,
+            auth: PasswordArg { password },
             fps,
             report,
         } => {
@@ -334,7 +332,7 @@ async fn main() -> ExitCode {
         }
         Mode::Record {
             ws,
-            password,
+            auth: PasswordArg { password },
             frames,
             out,
         } => {

@@ -21,16 +21,7 @@ async fn config_and_roi_survive_a_restart() {
         &[("x1", "1"), ("y1", "2"), ("x2", "30"), ("y2", "40"), PW],
     )
     .await;
-    let TestServer { server, data_dir } = t;
-    server.stop().await;
-
-    let again = RunningServer::start(settings(&data_dir))
-        .await
-        .expect("restarts");
-    let t = TestServer {
-        server: again,
-        data_dir,
-    };
+    let t = t.restart_with(|_| {}).await;
     let (_, config) = t.get("/config?section=detection").await;
     assert_eq!(config["data"]["config"]["detection"]["refractory_ms"], 400);
     let (_, roi) = t.get("/roi").await;
@@ -49,21 +40,16 @@ async fn a_torn_temporary_file_never_replaces_the_saved_config() {
         &[("key", "detection.threshold"), ("value", "11"), PW],
     )
     .await;
-    let TestServer { server, data_dir } = t;
-    server.stop().await;
     // A crash between write and rename leaves a partial temporary file behind.
-    std::fs::write(
-        data_dir.path().join(".config.json.tmp-99999"),
-        b"{\"version\": 1, \"detec",
-    )
-    .expect("write");
-    let again = RunningServer::start(settings(&data_dir))
-        .await
-        .expect("restarts");
-    let t = TestServer {
-        server: again,
-        data_dir,
-    };
+    let t = t
+        .restart_with(|dir| {
+            std::fs::write(
+                dir.join(".config.json.tmp-99999"),
+                b"{\"version\": 1, \"detec",
+            )
+            .expect("write")
+        })
+        .await;
     let (_, config) = t.get("/config?section=detection").await;
     assert_eq!(config["data"]["config"]["detection"]["threshold"], 11.0);
     t.stop().await;

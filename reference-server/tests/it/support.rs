@@ -99,6 +99,17 @@ impl TestServer {
     pub async fn stop(self) {
         self.server.stop().await;
     }
+
+    /// Stops the server, runs `between` on its data directory, and starts a new one on it.
+    pub async fn restart_with(self, between: impl FnOnce(&std::path::Path)) -> Self {
+        let TestServer { server, data_dir } = self;
+        server.stop().await;
+        between(data_dir.path());
+        let server = RunningServer::start(settings(&data_dir))
+            .await
+            .expect("restarts");
+        TestServer { server, data_dir }
+    }
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns the status and the JSON body
