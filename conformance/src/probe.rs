@@ -242,7 +242,7 @@ async fn session(
     };
     let Ok(Ok(mut ws)) = tokio::time::timeout(
         Duration::from_secs(5),
-        tokio_tungstenite::accept_async(stream),
+        tokio_tungstenite::accept_async_with_config(stream, Some(crate::wire::small_frames())),
     )
     .await
     else {

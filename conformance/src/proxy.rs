@@ -125,14 +125,6 @@ struct SessionFindings {
     forward_us: [Histogram<u64>; 2],
 }
 
-/// tungstenite zeroes its whole read buffer before each read: with the default 128 KiB that
-/// memset was 57% of the proxy's CPU (perf, 100 clients). Frames here are a few hundred bytes.
-fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-}
-
 impl Default for SessionFindings {
     fn default() -> Self {
         SessionFindings {
@@ -265,13 +257,18 @@ async fn session(
 ) {
     let _ = client.set_nodelay(true);
     let Ok(mut downstream) =
-        tokio_tungstenite::accept_async_with_config(client, Some(ws_config())).await
+        tokio_tungstenite::accept_async_with_config(client, Some(crate::wire::small_frames()))
+            .await
     else {
         return;
     };
     let upstream = match tokio::time::timeout(
         Duration::from_secs(5),
-        tokio_tungstenite::connect_async_with_config(upstream_url, Some(ws_config()), true),
+        tokio_tungstenite::connect_async_with_config(
+            upstream_url,
+            Some(crate::wire::small_frames()),
+            true,
+        ),
     )
     .await
     {
