@@ -114,7 +114,7 @@ enum Mode {
 }
 
 fn schemas() -> Arc<SchemaSet> {
-    Arc::new(SchemaSet::load(&protocol::profile::NHEM).expect("the embedded NHEM schemas compile"))
+    Arc::new(SchemaSet::load(&protocol::nhem::NHEM).expect("the embedded NHEM schemas compile"))
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {

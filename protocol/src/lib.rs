@@ -6,15 +6,15 @@
 //! It has no tokio dependency; servers, the conformance suite and the load generator build on it.
 
 pub mod codec;
+pub mod ecg;
 pub mod error;
 pub mod nhem;
 pub mod profile;
 pub mod rule;
-pub mod sanitize;
 pub mod schema;
 pub mod timestamp;
-pub mod validate;
 
 pub use error::{ErrorCode, ParseError};
+pub use profile::{Direction, Profile};
 pub use rule::{Rule, RuleKind};
 pub use timestamp::Timestamp;

@@ -1,6 +1,7 @@
 //! A profile's JSON Schemas, compiled once, and their violations as named [`Rule`]s.
 
 use crate::profile::Profile;
+
 use crate::rule::{Path, Rule, RuleKind};
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Resource, ValidationError, Validator};
@@ -54,9 +55,12 @@ fn schema_uri(profile: &str, file: &str) -> String {
 }
 
 impl SchemaSet {
-    pub fn load(profile: &'static Profile) -> Result<SchemaSet, SchemaError> {
-        let mut documents = Vec::with_capacity(profile.schemas.len());
-        for &(file, text) in profile.schemas {
+    /// Compiles every message schema of `profile`.
+    pub fn load(profile: &dyn Profile) -> Result<SchemaSet, SchemaError> {
+        let name = profile.name();
+        let schemas = profile.documents().schemas;
+        let mut documents = Vec::with_capacity(schemas.len());
+        for &(file, text) in schemas {
             let json: Value =
                 serde_json::from_str(text).map_err(|source| SchemaError::Json { file, source })?;
             documents.push((file, json));
@@ -73,14 +77,14 @@ impl SchemaSet {
                     .filter(|(other, _)| other != file)
                     .map(|(other, json)| {
                         (
-                            schema_uri(profile.name, other),
+                            schema_uri(name, other),
                             Resource::from_contents(json.clone()),
                         )
                     });
             let validator = jsonschema::options()
                 .with_draft(Draft::Draft202012)
                 .should_validate_formats(true)
-                .with_base_uri(schema_uri(profile.name, file))
+                .with_base_uri(schema_uri(name, file))
                 .with_resources(resources)
                 .build(schema)
                 .map_err(|e| SchemaError::Compile {
@@ -90,7 +94,7 @@ impl SchemaSet {
             validators.insert(stem, validator);
         }
         Ok(SchemaSet {
-            profile: profile.name,
+            profile: name,
             validators,
         })
     }

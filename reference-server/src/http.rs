@@ -13,11 +13,11 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use protocol::nhem::sanitize::{sanitize_input, InputType};
 use protocol::nhem::{
     decode, ControlCommand, Envelope, Health, HealthState, HttpRequest, HttpResponse, Message,
     MessageKind,
 };
-use protocol::sanitize::{sanitize_input, InputType};
 use protocol::ErrorCode;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -45,7 +45,9 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let openapi = protocol::profile::NHEM
+    use protocol::Profile;
+    let openapi = protocol::nhem::NHEM
+        .documents()
         .bundled_openapi()
         .map(|v| v.to_string())
         .unwrap_or_else(|| "{}".into());

@@ -7,15 +7,15 @@
 
 pub mod api_error;
 pub mod auth;
+pub mod core;
+pub mod ecg;
 pub mod faults;
 pub mod http;
 pub mod metrics;
-pub mod outgoing;
 pub mod pipeline;
 pub mod producer;
 pub mod ratelimit;
 pub mod settings;
-pub mod socket_writer;
 pub mod state;
 pub mod store;
 pub mod ws;

@@ -1,9 +1,7 @@
 //! Counters for `GET /metrics`, in the Prometheus text exposition format.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -12,9 +10,8 @@ pub struct Metrics {
     pub ws_refused_total: AtomicU64,
     pub auth_failures_total: AtomicU64,
     pub frames_broadcast_total: AtomicU64,
-    pub frames_sent_total: AtomicU64,
-    pub frames_skipped_total: AtomicU64,
-    pub slow_client_disconnects_total: AtomicU64,
+    /// Frames written, skipped and clients dropped, counted by the connection core.
+    pub stream: std::sync::Arc<crate::core::StreamMetrics>,
     pub ticks_dropped_total: AtomicU64,
     pub broadcast_ns_total: AtomicU64,
     pub broadcast_ns_max: AtomicU64,
@@ -22,8 +19,6 @@ pub struct Metrics {
     pub http_requests_total: AtomicU64,
     pub ws_messages_rejected_total: AtomicU64,
     fps_measured_milli: AtomicU64,
-    /// Frames skipped by each connected client that has skipped any (by connection id).
-    skipped_by_client: Mutex<BTreeMap<u64, u64>>,
 }
 
 impl Metrics {
@@ -41,22 +36,6 @@ impl Metrics {
         self.broadcast_ns_total.fetch_add(ns, Relaxed);
         self.broadcast_ns_max.fetch_max(ns, Relaxed);
         self.tick_late_ns_max.fetch_max(late_ns, Relaxed);
-    }
-
-    pub fn record_skipped(&self, client: u64, frames: u64) {
-        self.frames_skipped_total.fetch_add(frames, Relaxed);
-        let mut by_client = self
-            .skipped_by_client
-            .lock()
-            .expect("metrics lock is never poisoned");
-        *by_client.entry(client).or_default() += frames;
-    }
-
-    pub fn client_gone(&self, client: u64) {
-        self.skipped_by_client
-            .lock()
-            .expect("metrics lock is never poisoned")
-            .remove(&client);
     }
 
     pub fn render(&self) -> String {
@@ -109,19 +88,19 @@ impl Metrics {
             "nhem_frames_sent_total",
             "counter",
             "Frames written to clients (one per client per frame).",
-            get(&self.frames_sent_total),
+            get(&self.stream.frames_sent_total),
         );
         metric(
             "nhem_frames_skipped_total",
             "counter",
             "Stale frames skipped for clients that fell behind.",
-            get(&self.frames_skipped_total),
+            get(&self.stream.frames_skipped_total),
         );
         metric(
             "nhem_slow_client_disconnects_total",
             "counter",
             "Clients closed for staying too far behind.",
-            get(&self.slow_client_disconnects_total),
+            get(&self.stream.slow_client_disconnects_total),
         );
         metric(
             "nhem_ticks_dropped_total",
@@ -163,12 +142,7 @@ impl Metrics {
             out,
             "# HELP nhem_client_frames_skipped Frames skipped per connected slow client.\n# TYPE nhem_client_frames_skipped gauge"
         );
-        for (client, skipped) in self
-            .skipped_by_client
-            .lock()
-            .expect("metrics lock is never poisoned")
-            .iter()
-        {
+        for (client, skipped) in self.stream.skipped_by_client() {
             let _ = writeln!(
                 out,
                 "nhem_client_frames_skipped{{client=\"{client}\"}} {skipped}"

@@ -112,7 +112,7 @@ pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: Cancell
         if let Some(mutated) = faults::mutate_frame(&state.settings.faults, &json) {
             json = mutated;
         }
-        let bytes = crate::outgoing::text_frame(&json);
+        let bytes = crate::core::outgoing::text_frame(&json);
         let _ = state.fanout.send(bytes.clone());
         if state.settings.has_fault(Fault::NonMonotonic) {
             if frame % 30 == 0 {

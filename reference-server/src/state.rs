@@ -9,9 +9,9 @@ use crate::pipeline::{DetectionParams, RoiSample};
 use crate::settings::Settings;
 use crate::store::{ConfigStore, PersistedConfig, StoreError};
 use bytes::Bytes;
+use protocol::nhem::sanitize::{sanitize_input, InputType};
+use protocol::nhem::validate::validate_coordinates_in_frame;
 use protocol::nhem::*;
-use protocol::sanitize::{sanitize_input, InputType};
-use protocol::validate::validate_coordinates_in_frame;
 use protocol::{ErrorCode, Timestamp};
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
@@ -172,7 +172,7 @@ impl AppState {
     pub fn publish_status(&self, reason: StatusReason) {
         let json = ServerMessage::Status(self.status_message(reason)).to_json();
         // No receivers is fine: nobody is connected.
-        let _ = self.fanout.send(crate::outgoing::text_frame(&json));
+        let _ = self.fanout.send(crate::core::outgoing::text_frame(&json));
     }
 
     pub fn system_status(&self) -> SystemStatus {

@@ -1,12 +1,11 @@
-//! The WebSocket side: authentication first, then the broadcast, pings and status requests.
-//!
-//! Each connection is one task. It reads the client and the shared broadcast in one loop; a
-//! client that cannot keep up skips stale frames (the broadcast queue is bounded) and is closed
-//! when it stays behind, so it never delays anyone else.
+//! The NHEM WebSocket session: authentication first, then the broadcast, pings and status
+//! requests. It runs on the connection core (`core`): the core accepts, counts and limits
+//! connections and owns the writer task, which writes the shared broadcast frames and applies
+//! the slow-consumer policy; this module only reads the client and answers it.
 
 use crate::auth::password_matches;
+use crate::core::{self, close, Connection, Duplex, Feed, Limits, Link, Out, Ws};
 use crate::faults::Fault;
-use crate::socket_writer::{self, Duplex, Link, Out};
 use crate::state::AppState;
 use futures_util::{SinkExt, StreamExt};
 use protocol::nhem::{
@@ -15,20 +14,16 @@ use protocol::nhem::{
 };
 use protocol::{ErrorCode, Timestamp};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-type Ws = WebSocketStream<Duplex>;
 
 /// Accepts WebSocket clients until `shutdown`; each connection runs on `tracker`.
 pub async fn serve(
@@ -37,41 +32,21 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let next_id = AtomicU64::new(1);
-    let open = Arc::new(AtomicU64::new(0));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Usually EMFILE: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed on the WebSocket port");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
-        };
-        let id = next_id.fetch_add(1, Relaxed);
-        let (state, shutdown, open) = (state.clone(), shutdown.clone(), open.clone());
-        tracker.spawn(async move {
-            let over_capacity = open.fetch_add(1, Relaxed) >= state.settings.max_connections as u64;
-            connection(stream, peer, id, over_capacity, state.clone(), &shutdown).await;
-            open.fetch_sub(1, Relaxed);
-            state.metrics.client_gone(id);
-        });
-    }
-}
-
-fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
-    // Frames are small: a 4 KiB read buffer instead of tungstenite's 128 KiB keeps thousands of
-    // connections cheap, and a zero write buffer writes each frame out at once.
-    WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(1 << 20)
-        .max_message_size(Some(max_message_bytes))
-        .max_frame_size(Some(max_message_bytes))
+    let limits = Limits {
+        max_connections: state.settings.max_connections,
+        socket_send_buffer: state.settings.socket_send_buffer,
+        slow_client_budget: state.settings.slow_client_budget(),
+    };
+    let metrics = state.metrics.stream.clone();
+    core::serve(
+        listener,
+        limits,
+        metrics,
+        shutdown.clone(),
+        tracker,
+        move |connection| connection_task(connection, limits, state.clone(), shutdown.clone()),
+    )
+    .await;
 }
 
 fn text(message: &ServerMessage) -> Message {
@@ -82,51 +57,39 @@ fn error_frame(error: ErrorMessage) -> Message {
     text(&ServerMessage::Error(error))
 }
 
-async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.to_owned().into(),
-    };
-    // A client that does not read may never take the close frame; do not wait for it forever.
-    let _ = timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
-}
-
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    id: u64,
-    over_capacity: bool,
+async fn connection_task(
+    connection: Connection,
+    limits: Limits,
     state: Arc<AppState>,
-    shutdown: &CancellationToken,
+    shutdown: CancellationToken,
 ) {
-    let _ = stream.set_nodelay(true);
-    if state.settings.socket_send_buffer > 0 {
-        let _ =
-            socket2::SockRef::from(&stream).set_send_buffer_size(state.settings.socket_send_buffer);
-    }
-    let (read, write) = stream.into_split();
-    let (out, out_rx) = mpsc::unbounded_channel();
-    let link = Link::default();
-    let writer = tokio::spawn(socket_writer::run(
-        write,
-        out_rx,
-        id,
-        state.clone(),
-        link.clone(),
-    ));
-    session(
-        Duplex::new(read, out.clone()),
-        out,
+    let Connection {
+        stream,
         peer,
         id,
         over_capacity,
-        &state,
-        shutdown,
-        &link,
+    } = connection;
+    let metrics = state.metrics.stream.clone();
+    core::with_writer(
+        stream,
+        id,
+        metrics,
+        limits.slow_client_budget,
+        |socket, out, link| async move {
+            session(
+                socket,
+                out,
+                peer,
+                id,
+                over_capacity,
+                &state,
+                &shutdown,
+                &link,
+            )
+            .await;
+        },
     )
     .await;
-    // The session has dropped its ends of the channel: the writer drains what is left and ends.
-    let _ = timeout(std::time::Duration::from_secs(3), writer).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -142,7 +105,7 @@ async fn session(
 ) {
     let handshake = tokio_tungstenite::accept_async_with_config(
         socket,
-        Some(ws_config(state.settings.max_message_bytes)),
+        Some(core::ws_config(state.settings.max_message_bytes)),
     );
     let mut ws = match timeout(state.settings.auth_timeout(), handshake).await {
         Ok(Ok(ws)) => ws,
@@ -168,7 +131,7 @@ async fn session(
     tracing::debug!(%peer, id, "client authenticated");
     // Sent after auth_response and the initial status, through the same channel, so the
     // writer starts the broadcast only once those are written.
-    let _ = out.send(Out::Subscribe(state.fanout.subscribe()));
+    let _ = out.send(Out::Subscribe(Feed::Broadcast(state.fanout.subscribe())));
     drop(out);
     read_loop(&mut ws, state, shutdown, link).await;
     state.metrics.ws_clients.fetch_sub(1, Relaxed);

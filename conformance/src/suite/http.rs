@@ -168,8 +168,8 @@ pub async fn run(ctx: &Ctx) -> Vec<CaseResult> {
     ));
     out.push(match &realtime {
         Some(r) if r.status == 200 => match (
-            protocol::validate::validate_realtime_data(&r.body),
-            protocol::validate::validate_api_response(&r.body),
+            protocol::nhem::validate::validate_realtime_data(&r.body),
+            protocol::nhem::validate::validate_api_response(&r.body),
         ) {
             (Ok(()), Ok(())) => pass(
                 "nhem.http.realtime.seed_validator",

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub static SCHEMAS: LazyLock<Arc<SchemaSet>> =
-    LazyLock::new(|| Arc::new(SchemaSet::load(&protocol::profile::NHEM).expect("schemas compile")));
+    LazyLock::new(|| Arc::new(SchemaSet::load(&protocol::nhem::NHEM).expect("schemas compile")));
 
 /// Runs the whole server suite against a reference server started with `faults`.
 pub async fn run_suite_against(faults: &[Fault]) -> Vec<CaseResult> {

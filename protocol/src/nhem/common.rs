@@ -170,7 +170,7 @@ pub struct ConfigTree(pub Map<String, Value>);
 
 impl Validate for ConfigTree {
     fn validate(&self, at: &Path) -> Result<(), ParseError> {
-        crate::validate::find_dangerous_key_in_map(&self.0, at).map_or(Ok(()), |rule| {
+        super::validate::find_dangerous_key_in_map(&self.0, at).map_or(Ok(()), |rule| {
             Err(ParseError::invalid(
                 rule,
                 "configuration keys must not name code (eval, exec, open, file, __import__, __*)",

@@ -303,7 +303,7 @@ pub fn check_config_key(key: &str, at: &Path) -> Result<(), ParseError> {
             "a config key is dot-separated lower-case segments, e.g. detection.threshold",
         ));
     }
-    if key.split('.').any(crate::validate::is_dangerous_key) {
+    if key.split('.').any(super::validate::is_dangerous_key) {
         return Err(ParseError::invalid(
             at.rule(RuleKind::DangerousKey),
             "config keys must not name code (eval, exec, open, file)",

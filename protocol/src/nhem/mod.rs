@@ -7,7 +7,12 @@
 
 mod common;
 mod http;
+mod profile;
+pub mod sanitize;
+pub mod validate;
 mod ws;
+
+pub use profile::{Nhem, NHEM};
 
 pub use common::{
     ConfigTree, DetectionStatus, Envelope, ErrorDetails, PeakSignal, Rect, MAX_COORDINATE,

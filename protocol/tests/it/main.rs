@@ -2,6 +2,8 @@
 //! concern.
 
 mod fixtures;
+mod profiles;
 mod properties;
 mod snapshots;
 mod support;
+mod timestamps;

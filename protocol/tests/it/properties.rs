@@ -3,11 +3,11 @@
 
 use crate::support::{json_equal, NHEM_SCHEMAS};
 use proptest::prelude::*;
-use protocol::nhem::*;
-use protocol::sanitize::{
+use protocol::nhem::sanitize::{
     contains_dangerous_pattern, sanitize_data, sanitize_input, InputType, SAFE_REALTIME_FIELDS,
 };
-use protocol::validate::{is_dangerous_key, validate_config_data, validate_coordinates};
+use protocol::nhem::validate::{is_dangerous_key, validate_config_data, validate_coordinates};
+use protocol::nhem::*;
 use protocol::{RuleKind, Timestamp};
 use serde_json::{Map, Value};
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 pub static NHEM_SCHEMAS: LazyLock<SchemaSet> =
-    LazyLock::new(|| SchemaSet::load(&protocol::profile::NHEM).expect("NHEM schemas compile"));
+    LazyLock::new(|| SchemaSet::load(&protocol::nhem::NHEM).expect("NHEM schemas compile"));
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -75,7 +75,7 @@ async fn a_stalled_client_does_not_delay_the_others_and_is_closed() {
     let metrics = &t.server.state.metrics;
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(
-        metrics.slow_client_disconnects_total.load(Relaxed),
+        metrics.stream.slow_client_disconnects_total.load(Relaxed),
         1,
         "the stalled client is closed"
     );

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub static SCHEMAS: LazyLock<SchemaSet> =
-    LazyLock::new(|| SchemaSet::load(&protocol::profile::NHEM).expect("schemas compile"));
+    LazyLock::new(|| SchemaSet::load(&protocol::nhem::NHEM).expect("schemas compile"));
 
 /// Asserts `message` is valid against the schema its `type` names; returns it.
 pub fn checked(message: Value) -> Value {

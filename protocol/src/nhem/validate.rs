@@ -14,8 +14,8 @@
 //!   `json.dumps` of the whole object, which can match across field boundaries, and it skipped
 //!   lists nested in lists.
 
+use super::sanitize::contains_dangerous_pattern;
 use crate::rule::{Path, Rule, RuleKind};
-use crate::sanitize::contains_dangerous_pattern;
 use crate::timestamp;
 use serde_json::{Map, Value};
 

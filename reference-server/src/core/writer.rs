@@ -1,13 +1,17 @@
 //! The write side of a WebSocket connection, in a task of its own.
 //!
-//! A connection is two tasks. The reader (in `ws`) runs tungstenite over [`Duplex`] and is only
-//! woken when the client sends something. The writer owns the socket's write half and is woken
-//! per broadcast frame: it writes the shared, pre-framed bytes (see `outgoing`) and whatever
-//! tungstenite produced (replies, pongs, close frames), in order, whole frames at a time. A
-//! broadcast frame thus costs one wake-up and one write, without polling the read side.
+//! A connection is two tasks. The reader (the profile's session) runs tungstenite over
+//! [`Duplex`] and is only woken when the client sends something. The writer owns the socket's
+//! write half and is woken per stream frame: it writes pre-framed bytes (see `outgoing`) from
+//! the connection's [`Feed`] and whatever tungstenite produced (replies, pongs, close frames),
+//! in order, whole frames at a time. A frame thus costs one wake-up and one write, without
+//! polling the read side.
+//!
+//! The slow-consumer policy lives here, the same for every profile: stale frames are skipped
+//! and counted; a client that stays behind longer than its budget is closed with 1008; a write
+//! that blocks longer than the budget drops the connection.
 
-use crate::metrics::Metrics;
-use crate::state::AppState;
+use super::StreamMetrics;
 use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
@@ -25,8 +29,82 @@ use tokio_util::sync::CancellationToken;
 pub enum Out {
     /// Bytes tungstenite wrote: whole frames (it hands over its full output buffer at once).
     Bytes(Bytes),
-    /// The client authenticated: from now on, also write the broadcast.
-    Subscribe(broadcast::Receiver<Bytes>),
+    /// The client may have the stream now (e.g. it authenticated): from now on, also write it.
+    Subscribe(Feed),
+}
+
+/// Where a connection's stream frames come from.
+pub enum Feed {
+    /// Shared frames, framed once by a producer for every client.
+    Broadcast(broadcast::Receiver<Bytes>),
+    /// This connection's own stream on absolute deadlines.
+    Periodic(PeriodicFeed),
+}
+
+/// A per-connection stream: frame `k` (from 1) is due at `t0 + k · period` and is built by
+/// `make(k)`. Deadlines are absolute, so a late wake-up never shifts later frames.
+pub struct PeriodicFeed {
+    t0: tokio::time::Instant,
+    period: Duration,
+    next: u64,
+    make: Box<dyn FnMut(u64) -> Bytes + Send>,
+}
+
+impl PeriodicFeed {
+    pub fn new(
+        t0: tokio::time::Instant,
+        period: Duration,
+        make: impl FnMut(u64) -> Bytes + Send + 'static,
+    ) -> Self {
+        PeriodicFeed {
+            t0,
+            period,
+            next: 1,
+            make: Box::new(make),
+        }
+    }
+
+    fn due(&self, k: u64) -> tokio::time::Instant {
+        self.t0 + self.period.mul_f64(k as f64)
+    }
+
+    /// Waits for the next deadline. Frames whose deadline passed while the writer was busy
+    /// are skipped (the count is returned first), never sent late in a burst.
+    async fn recv(&mut self) -> Result<Bytes, RecvError> {
+        tokio::time::sleep_until(self.due(self.next)).await;
+        let now = tokio::time::Instant::now();
+        let late = now.saturating_duration_since(self.due(self.next));
+        let stale = (late.as_nanos() / self.period.as_nanos().max(1)) as u64;
+        if stale > 0 {
+            self.next += stale;
+            return Err(RecvError::Lagged(stale));
+        }
+        let frame = (self.make)(self.next);
+        self.next += 1;
+        Ok(frame)
+    }
+
+    fn caught_up(&self) -> bool {
+        tokio::time::Instant::now() < self.due(self.next)
+    }
+}
+
+impl Feed {
+    async fn recv(&mut self) -> Result<Bytes, RecvError> {
+        match self {
+            Feed::Broadcast(rx) => rx.recv().await,
+            Feed::Periodic(feed) => feed.recv().await,
+        }
+    }
+
+    /// Whether nothing stale is waiting (`is_empty` takes the broadcast channel's lock: the
+    /// writer asks only while behind).
+    fn caught_up(&self) -> bool {
+        match self {
+            Feed::Broadcast(rx) => rx.is_empty(),
+            Feed::Periodic(feed) => feed.caught_up(),
+        }
+    }
 }
 
 /// The socket as tungstenite sees it: reads come from the read half, writes go to the writer.
@@ -87,7 +165,7 @@ pub struct Link {
 /// would put every connection on the same contended cache line.
 struct SentCount<'a> {
     pending: u64,
-    metrics: &'a Metrics,
+    metrics: &'a StreamMetrics,
 }
 
 impl SentCount<'_> {
@@ -134,27 +212,29 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     frame
 }
 
-async fn next_frame(frames: &mut Option<broadcast::Receiver<Bytes>>) -> Result<Bytes, RecvError> {
+async fn next_frame(frames: &mut Option<Feed>) -> Result<Bytes, RecvError> {
     match frames {
-        Some(rx) => rx.recv().await,
+        Some(feed) => feed.recv().await,
         None => std::future::pending().await,
     }
 }
 
-/// Runs until the reader is gone (its channel closes) or the client is dropped as too slow.
+/// Runs until the reader is gone (its channel closes) or the client is dropped as too slow
+/// (`budget`: how long it may stay behind or block a write).
 pub async fn run(
     mut socket: OwnedWriteHalf,
     mut out: mpsc::UnboundedReceiver<Out>,
     id: u64,
-    state: Arc<AppState>,
+    metrics: Arc<StreamMetrics>,
+    budget: Duration,
     link: Link,
 ) {
-    let budget = state.settings.slow_client_budget();
+    let metrics = &*metrics;
     let mut sent = SentCount {
         pending: 0,
-        metrics: &state.metrics,
+        metrics,
     };
-    let mut frames: Option<broadcast::Receiver<Bytes>> = None;
+    let mut frames: Option<Feed> = None;
     let mut behind_since: Option<Instant> = None;
     loop {
         tokio::select! {
@@ -165,23 +245,22 @@ pub async fn run(
                         Ok(()) => sent.add_one(),
                         Err(timed_out) => {
                             if timed_out {
-                                state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                                metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                                 tracing::info!(id, "dropping a client that blocked a send for {} ms", budget.as_millis());
                             }
                             // A frame may be half written: nothing can follow it cleanly.
                             break;
                         }
                     }
-                    // `is_empty` takes the channel's lock: ask only while behind.
-                    if behind_since.is_some() && frames.as_ref().is_some_and(|f| f.is_empty()) {
+                    if behind_since.is_some() && frames.as_ref().is_some_and(Feed::caught_up) {
                         behind_since = None;
                     }
                 }
                 Err(RecvError::Lagged(skipped)) => {
-                    state.metrics.record_skipped(id, skipped);
+                    metrics.record_skipped(id, skipped);
                     let since = *behind_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > budget {
-                        state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                        metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                         tracing::info!(id, "closing a client that stayed behind for {} ms", budget.as_millis());
                         let _ = write(&mut socket, &close_frame(1008, "slow consumer: fell too far behind"), Duration::from_secs(1)).await;
                         break;
@@ -195,7 +274,7 @@ pub async fn run(
                 Some(Out::Bytes(bytes)) => {
                     if let Err(timed_out) = write(&mut socket, &bytes, budget).await {
                         if timed_out {
-                            state.metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                            metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                         }
                         break;
                     }

@@ -1,0 +1,191 @@
+//! The connection core every profile's WebSocket side runs on.
+//!
+//! It knows sockets, not messages: the accept loop with its connection limit and connection
+//! ids ([`serve`]), the request head read before the upgrade so wrong paths get an HTTP answer
+//! (`upgrade`), one WebSocket configuration with small buffers ([`ws_config`]), the two tasks of
+//! a connection (the profile's reader session and the shared [`writer`] with its slow-consumer
+//! policy), frames serialized and framed once (`outgoing`), stream metrics, and a designed
+//! shutdown (every connection runs on one `TaskTracker` and watches one cancellation token).
+//! A profile supplies only the session: what to do with an upgraded connection.
+
+pub mod outgoing;
+pub mod upgrade;
+pub mod writer;
+
+pub use writer::{Duplex, Feed, Link, Out, PeriodicFeed};
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A WebSocket whose writes go to the connection's writer task.
+pub type Ws = WebSocketStream<Duplex>;
+
+/// The WebSocket settings of every connection a reference server accepts.
+pub fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
+    // Frames are small: a 4 KiB read buffer instead of tungstenite's 128 KiB keeps thousands of
+    // connections cheap, and a zero write buffer writes each frame out at once.
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+}
+
+/// Sends a close frame and waits (at most a second) for it to go out.
+pub async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    // A client that does not read may never take the close frame; do not wait for it forever.
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+/// Counters of the stream side, shared by every connection of a server.
+#[derive(Debug, Default)]
+pub struct StreamMetrics {
+    pub frames_sent_total: AtomicU64,
+    pub frames_skipped_total: AtomicU64,
+    pub slow_client_disconnects_total: AtomicU64,
+    /// Frames skipped by each connected client that has skipped any (by connection id).
+    skipped_by_client: Mutex<BTreeMap<u64, u64>>,
+}
+
+impl StreamMetrics {
+    pub fn record_skipped(&self, client: u64, frames: u64) {
+        self.frames_skipped_total.fetch_add(frames, Relaxed);
+        let mut by_client = self
+            .skipped_by_client
+            .lock()
+            .expect("metrics lock is never poisoned");
+        *by_client.entry(client).or_default() += frames;
+    }
+
+    pub fn client_gone(&self, client: u64) {
+        self.skipped_by_client
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .remove(&client);
+    }
+
+    /// `(connection id, frames skipped)` of every connected client that skipped any.
+    pub fn skipped_by_client(&self) -> Vec<(u64, u64)> {
+        self.skipped_by_client
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .iter()
+            .map(|(id, n)| (*id, *n))
+            .collect()
+    }
+}
+
+/// The limits the accept loop and the writer apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// `SO_SNDBUF` for each accepted socket; 0 keeps the kernel's default.
+    pub socket_send_buffer: usize,
+    /// How long a client may stay behind its stream or block a write.
+    pub slow_client_budget: Duration,
+}
+
+/// One accepted TCP connection, not yet upgraded.
+pub struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Unique per server process, from 1.
+    pub id: u64,
+    /// More connections are open than [`Limits::max_connections`]: the session should refuse
+    /// this one in its protocol's words.
+    pub over_capacity: bool,
+}
+
+/// Accepts connections until `shutdown`; each runs `session` on `tracker`. The open count
+/// and the per-client metrics are kept here, so no profile can forget them.
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    limits: Limits,
+    metrics: Arc<StreamMetrics>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    session: F,
+) where
+    F: Fn(Connection) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let next_id = AtomicU64::new(1);
+    let open = Arc::new(AtomicU64::new(0));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Usually EMFILE: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed on the WebSocket port");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        if limits.socket_send_buffer > 0 {
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(limits.socket_send_buffer);
+        }
+        let id = next_id.fetch_add(1, Relaxed);
+        let over_capacity = open.fetch_add(1, Relaxed) >= limits.max_connections as u64;
+        let connection = Connection {
+            stream,
+            peer,
+            id,
+            over_capacity,
+        };
+        let (open, metrics) = (open.clone(), metrics.clone());
+        let run = session(connection);
+        tracker.spawn(async move {
+            run.await;
+            open.fetch_sub(1, Relaxed);
+            metrics.client_gone(id);
+        });
+    }
+}
+
+/// Splits `stream` into the reader side handed to `session` (a [`Duplex`] for tungstenite and
+/// the channel to the writer) and a writer task, runs the session, then lets the writer drain.
+pub async fn with_writer<S, Fut>(
+    stream: TcpStream,
+    id: u64,
+    metrics: Arc<StreamMetrics>,
+    budget: Duration,
+    session: S,
+) where
+    S: FnOnce(Duplex, mpsc::UnboundedSender<Out>, Link) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (read, write) = stream.into_split();
+    let (out, out_rx) = mpsc::unbounded_channel();
+    let link = Link::default();
+    let writer = tokio::spawn(writer::run(
+        write,
+        out_rx,
+        id,
+        metrics,
+        budget,
+        link.clone(),
+    ));
+    session(Duplex::new(read, out.clone()), out, link).await;
+    // The session has dropped its ends of the channel: the writer drains what is left and ends.
+    let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+}

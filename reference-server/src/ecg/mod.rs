@@ -1,0 +1,140 @@
+//! The ECG profile's server (PROFILES.md §3): `ws://host:5000/ws/ecg/stream?token=…`.
+//!
+//! Each connection gets its own stream: frame k (from 1) is due at t0 + k·interval after the
+//! upgrade, on absolute deadlines, and carries that *scheduled* time as its `timestamp` and
+//! samples (k−1)·n … k·n−1 of the signal. A bad or missing token gets the upgrade and then a
+//! bare close with 1000. Client messages are read and dropped. It runs on the shared
+//! connection core, which owns the stream writer and its slow-consumer policy.
+
+mod session;
+pub mod settings;
+pub mod signal;
+
+pub use settings::{EcgFault, EcgSettings};
+pub use signal::{Signal, SignalError};
+
+use crate::core::{self, Limits, StreamMetrics};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the ECG server could not start; each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum EcgStartError {
+    #[error("cannot listen on {addr}: {source} (choose another port with --port / ECG_PORT)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("the token must be 1 to 256 characters (set it with --token or ECG_TOKEN)")]
+    Token,
+    #[error("a frame would hold {0} samples; sample rate × interval must give 1 to 10000 (change --sample-rate or --interval-ms)")]
+    PointsPerFrame(usize),
+}
+
+/// Everything the connections share.
+pub struct EcgServer {
+    pub settings: EcgSettings,
+    pub signal: Signal,
+    pub metrics: Arc<StreamMetrics>,
+}
+
+impl EcgServer {
+    pub fn prepare(settings: EcgSettings) -> Result<Arc<Self>, EcgStartError> {
+        if settings.token.is_empty() || settings.token.chars().count() > 256 {
+            return Err(EcgStartError::Token);
+        }
+        let points = settings.points_per_frame();
+        if !(1..=protocol::ecg::MAX_POINTS).contains(&points) {
+            return Err(EcgStartError::PointsPerFrame(points));
+        }
+        let signal = match &settings.source {
+            Some(path) => Signal::load(path)?,
+            None => Signal::synthetic(settings.seed, settings.sample_rate),
+        };
+        Ok(Arc::new(EcgServer {
+            settings,
+            signal,
+            metrics: Arc::default(),
+        }))
+    }
+
+    pub async fn bind(settings: &EcgSettings) -> Result<TcpListener, EcgStartError> {
+        let addr = SocketAddr::new(settings.bind, settings.port);
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| EcgStartError::Bind { addr, source })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.settings.max_connections,
+            socket_send_buffer: self.settings.socket_send_buffer,
+            slow_client_budget: Duration::from_millis(self.settings.slow_client_ms),
+        }
+    }
+}
+
+/// Serves `listener` until `shutdown`, then closes every stream with 1001.
+pub async fn run(server: Arc<EcgServer>, listener: TcpListener, shutdown: CancellationToken) {
+    let tracker = TaskTracker::new();
+    let limits = server.limits();
+    let (metrics, stop) = (server.metrics.clone(), shutdown.clone());
+    tracker.spawn(core::serve(
+        listener,
+        limits,
+        metrics,
+        shutdown.clone(),
+        tracker.clone(),
+        move |connection| session::run(server.clone(), connection, limits, stop.clone()),
+    ));
+    shutdown.cancelled().await;
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within 5 s; exiting anyway");
+    }
+}
+
+/// An ECG server running in the background, for tests and embedding.
+pub struct RunningEcgServer {
+    pub addr: SocketAddr,
+    pub server: Arc<EcgServer>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningEcgServer {
+    pub async fn start(settings: EcgSettings) -> Result<Self, EcgStartError> {
+        let listener = EcgServer::bind(&settings).await?;
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let server = EcgServer::prepare(settings)?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(server.clone(), listener, shutdown.clone()));
+        Ok(RunningEcgServer {
+            addr,
+            server,
+            shutdown,
+            task,
+        })
+    }
+
+    /// `ws://addr` (the profile appends its path and query).
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
