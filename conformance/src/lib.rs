@@ -1,18 +1,24 @@
-//! `conformance`: proves that an NHEM server or client speaks the protocol — ours or anyone's.
+//! `conformance`: proves that a server or client speaks its protocol — ours or anyone's.
 //!
-//! It reaches its subject only over the wire (`wire`). Modes: offline `validate` of files and
-//! transcripts, the live `server` suite (`suite`), the client `probe`, the validating `proxy`,
-//! and `record` for redacted transcripts. Every mode produces a [`outcome::Report`] written as
+//! It reaches its subject only over the wire (`wire`, the shared `client-io` crate). Each
+//! profile registers its server suite in `profiles` (NHEM in `nhem/`, ECG in `ecg/`); the
+//! modes are offline `validate` of files and transcripts, the live `server` suite, the client
+//! `probe`, the validating `proxy`, and `record` for redacted transcripts. Every mode produces a [`outcome::Report`] written as
 //! JSON, Markdown and JUnit XML (`report`).
 
+pub mod cases;
+pub mod ecg;
+pub mod nhem;
 pub mod outcome;
 pub mod probe;
+pub mod profiles;
 pub mod proxy;
 pub mod record;
 pub mod report;
-pub mod suite;
 pub mod validate;
-pub mod wire;
+
+/// How the suite reaches its subject: the shared client I/O crate.
+pub use client_io as wire;
 
 /// The current time as an RFC 3339 UTC string (report headers).
 pub fn now_rfc3339() -> String {

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use conformance::outcome::Report;
-use conformance::{now_rfc3339, report, suite, validate, wire};
+use conformance::{cases, now_rfc3339, profiles, report, validate, wire};
 use protocol::nhem::MessageKind;
 use protocol::schema::SchemaSet;
 use std::path::PathBuf;
@@ -46,19 +46,35 @@ enum Mode {
         #[arg(long)]
         report: Option<PathBuf>,
     },
-    /// Run the server suite against a live server.
+    /// Run the server suite of a profile against a live server.
     Server {
-        /// WebSocket URL, e.g. ws://127.0.0.1:30415/
+        /// The protocol to judge: nhem (default) or ecg (see --list-cases).
+        #[arg(long, default_value = "nhem")]
+        profile: String,
+        /// Print the profile's case ids and titles, then exit.
         #[arg(long)]
-        ws: String,
+        list_cases: bool,
+        /// WebSocket URL: NHEM's endpoint (ws://127.0.0.1:30415/) or another profile's base
+        /// URL (ws://127.0.0.1:5000), to which it appends its own path and query.
+        #[arg(long, required_unless_present = "list_cases")]
+        ws: Option<String>,
         /// HTTP base URL, e.g. http://127.0.0.1:8421 (without it the HTTP cases are skipped).
         #[arg(long)]
         http: Option<String>,
         #[command(flatten)]
         auth: PasswordArg,
-        /// How long to capture the broadcast for rate and jitter.
+        /// The token or key of profiles other than NHEM (ECG: the `?token=`); NHEM uses
+        /// --password. Never printed.
+        #[arg(long, env = "CONFORMANCE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// How long to capture the broadcast for rate and jitter (stream cases of other
+        /// profiles capture at least 50 intervals).
         #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
         window: Duration,
+        /// The stream interval the server is expected to keep, when it was started with a
+        /// non-default one (e.g. 20ms); default: the profile's (ECG: 160 ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<Duration>,
         /// How long the server may take to close a client that never authenticates.
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         auth_timeout: Duration,
@@ -115,6 +131,33 @@ enum Mode {
 
 fn schemas() -> Arc<SchemaSet> {
     Arc::new(SchemaSet::load(&protocol::nhem::NHEM).expect("the embedded NHEM schemas compile"))
+}
+
+/// Whether a TCP connection to the host and port of `ws_url` opens within 5 s.
+async fn reachable(ws_url: &str) -> Result<(), String> {
+    let uri: hyper::Uri = ws_url
+        .parse()
+        .map_err(|e| format!("--ws {ws_url:?} is not a URL ({e}); e.g. ws://127.0.0.1:5000"))?;
+    let host = uri
+        .host()
+        .unwrap_or("127.0.0.1")
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!(
+            "cannot connect to {ws_url}: {e} (is the server running? check --ws)"
+        )),
+        Err(_) => Err(format!(
+            "cannot connect to {ws_url}: no answer within 5 s (check --ws)"
+        )),
+    }
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
@@ -231,28 +274,57 @@ async fn main() -> ExitCode {
             )
         }
         Mode::Server {
+            profile,
+            list_cases,
             ws,
             http,
             auth: PasswordArg { password },
+            secret,
             window,
+            interval,
             auth_timeout,
             no_mutate,
             report,
         } => {
-            // One connection up front: an unreachable subject is a usage error, not 50 failures.
-            if let Err(e) = wire::WsConn::connect(&ws, Duration::from_secs(5)).await {
+            let Some(suite) = profiles::find(&profile) else {
+                return usage_error(format!(
+                    "unknown --profile {profile:?}; one of {}",
+                    profiles::names()
+                ));
+            };
+            if list_cases {
+                for case in suite.cases() {
+                    println!("{:<45} {}", case.id, case.title);
+                }
+                return ExitCode::SUCCESS;
+            }
+            let Some(ws) = ws else {
+                return usage_error("--ws is required (the server's WebSocket URL)");
+            };
+            // One TCP connection up front: an unreachable subject is a usage error, not 50
+            // failures. (A plain TCP connect: some profiles refuse a bare WebSocket upgrade.)
+            if let Err(e) = reachable(&ws).await {
                 return usage_error(e);
             }
-            let ctx = suite::Ctx {
+            let subject_profile = suite.profile();
+            let ctx = cases::Ctx {
                 ws_url: ws.clone(),
                 http_url: http.clone(),
-                password,
-                schemas: schemas(),
+                secret: match (subject_profile.name(), secret) {
+                    (_, Some(secret)) => secret,
+                    ("nhem", None) => password,
+                    ("ecg", None) => "ecg-demo-token".into(),
+                    (_, None) => password,
+                },
+                schemas: Arc::new(
+                    SchemaSet::load(subject_profile).expect("the embedded schemas compile"),
+                ),
                 window,
                 mutate: !no_mutate,
                 auth_timeout,
+                period: interval,
             };
-            let cases = suite::run(&ctx).await;
+            let cases = suite.run(&ctx).await;
             let subject = format!("{ws}{}", http.map(|h| format!(" {h}")).unwrap_or_default());
             conclude(
                 Report::new(
@@ -261,7 +333,8 @@ async fn main() -> ExitCode {
                     started_at,
                     started.elapsed().as_secs_f64(),
                     cases,
-                ),
+                )
+                .for_profile(subject_profile.name()),
                 report.as_ref(),
             )
         }

@@ -158,6 +158,12 @@ impl Report {
         }
     }
 
+    /// The profile the cases belong to (`nhem` unless set).
+    pub fn for_profile(mut self, profile: &str) -> Self {
+        profile.clone_into(&mut self.profile);
+        self
+    }
+
     pub fn failed(&self) -> bool {
         self.summary.fail > 0
     }

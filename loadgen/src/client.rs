@@ -49,14 +49,6 @@ pub struct ClientEnd {
 
 const BATCH: usize = 256;
 
-/// Frames are a few hundred bytes: a 4 KiB read buffer instead of tungstenite's 128 KiB keeps
-/// thousands of clients in one process cheap.
-fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-}
-
 /// Local measurements, flushed to the recorder in batches.
 struct Local<'a> {
     recorder: &'a Recorder,
@@ -114,7 +106,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
             Duration::from_secs(10),
             tokio_tungstenite::connect_async_with_config(
                 target.ws_url.as_str(),
-                Some(ws_config()),
+                Some(client_io::small_frames()),
                 true,
             ),
         )

@@ -20,7 +20,7 @@ fn escape(text: &str) -> String {
 pub fn to_junit(report: &Report) -> String {
     let s = &report.summary;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let name = format!("nhem.{}", report.mode);
+    let name = format!("{}.{}", report.profile, report.mode);
     let _ = writeln!(
         out,
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",

@@ -22,7 +22,8 @@ pub fn to_markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# NHEM conformance: {} ({})\n",
+        "# {} conformance: {} ({})\n",
+        report.profile.to_uppercase(),
         report.mode,
         if report.failed() { "FAILED" } else { "passed" }
     );

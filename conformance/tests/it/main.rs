@@ -1,6 +1,7 @@
 //! Integration tests of the conformance suite: it passes a correct server, catches every
 //! injected fault with exactly the expected case, validates files, and writes valid reports.
 
+mod ecg;
 mod mutations;
 mod proxy_record;
 mod reports;

@@ -1,8 +1,8 @@
 //! The suite against the reference server: every case passes.
 
 use crate::support::{describe, run_suite_against};
+use conformance::nhem::CASES;
 use conformance::outcome::Outcome;
-use conformance::suite::CASES;
 
 /// Cases whose verdict is a figure, not conformance.
 const INFORMATIONAL_BY_DESIGN: [&str; 1] = ["nhem.ws.data.latency"];

@@ -1,7 +1,8 @@
 //! Starting reference servers (optionally with faults) and running the suite against them.
 
+use conformance::cases::Ctx;
+use conformance::nhem as suite;
 use conformance::outcome::{CaseResult, Outcome};
-use conformance::suite::{self, Ctx};
 use protocol::schema::SchemaSet;
 use reference_server::faults::Fault;
 use reference_server::{RunningServer, Settings};
@@ -23,11 +24,12 @@ pub async fn run_suite_against(faults: &[Fault]) -> Vec<CaseResult> {
     let ctx = Ctx {
         ws_url: format!("ws://{}/", server.ws_addr),
         http_url: Some(format!("http://{}", server.http_addr)),
-        password: "31415".into(),
+        secret: "31415".into(),
         schemas: SCHEMAS.clone(),
         window: Duration::from_secs(2),
         mutate: true,
         auth_timeout: Duration::from_secs(1),
+        period: None,
     };
     let results = suite::run(&ctx).await;
     server.stop().await;

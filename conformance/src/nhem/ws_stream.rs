@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx) -> Vec<CaseResult> {
             .map(|id| info(id, "not evaluated: no connection"))
             .collect();
     };
-    conn.send_json(&json!({"type": "auth", "password": ctx.password}))
+    conn.send_json(&json!({"type": "auth", "password": ctx.secret}))
         .await;
     let mut target_fps = 60.0;
     let mut frames = Vec::new();

@@ -47,7 +47,7 @@ async fn good_auth(ctx: &Ctx) -> Vec<CaseResult> {
         "nhem.ws.connect",
         format!("connected to {}", ctx.ws_url),
     )];
-    conn.send_json(&json!({"type": "auth", "password": ctx.password}))
+    conn.send_json(&json!({"type": "auth", "password": ctx.secret}))
         .await;
     match conn.next_of("auth_response", ANSWER).await {
         Ok(response) => {
@@ -104,7 +104,7 @@ async fn bad_auth(ctx: &Ctx) -> Vec<CaseResult> {
             ),
         ];
     };
-    let wrong = format!("{}-wrong", ctx.password);
+    let wrong = format!("{}-wrong", ctx.secret);
     conn.send_json(&json!({"type": "auth", "password": wrong}))
         .await;
     let refused = match conn.next_event(ANSWER).await {
@@ -281,7 +281,7 @@ async fn before_auth(ctx: &Ctx) -> Vec<CaseResult> {
     conn.send_json(&json!({"type": "ping"})).await;
     let answer = conn.next_event(ANSWER).await;
     let still_open = conn
-        .send_json(&json!({"type": "auth", "password": ctx.password}))
+        .send_json(&json!({"type": "auth", "password": ctx.secret}))
         .await
         && matches!(conn.next_of("auth_response", ANSWER).await, Ok(v) if v["success"] == true);
     out.push(match answer {

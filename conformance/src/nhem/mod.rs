@@ -1,4 +1,4 @@
-//! The server suite: every case, by stable id, run against a live server over the wire.
+//! The NHEM server suite: every case, by stable id, run against a live server over the wire.
 //!
 //! Cases are grouped by what they need: `ws_auth` (fresh connections and auth flows),
 //! `ws_stream` (one captured window of broadcast frames, from which rate, jitter, ordering and
@@ -11,33 +11,9 @@ mod ws_auth;
 mod ws_input;
 mod ws_stream;
 
-use crate::outcome::{CaseResult, Evidence, Outcome};
-use protocol::schema::SchemaSet;
-use serde_json::Value;
-use std::sync::Arc;
-use std::time::Duration;
+use crate::outcome::CaseResult;
 
-/// Everything the cases need to reach the subject.
-#[derive(Clone)]
-pub struct Ctx {
-    pub ws_url: String,
-    /// `None`: the HTTP cases are reported as skipped (informational).
-    pub http_url: Option<String>,
-    pub password: String,
-    pub schemas: Arc<SchemaSet>,
-    /// How long to capture the broadcast for rate and jitter.
-    pub window: Duration,
-    /// Whether cases may change server state (pause/resume, set config to its current value).
-    pub mutate: bool,
-    /// How long the server may take to close an unauthenticated connection.
-    pub auth_timeout: Duration,
-}
-
-/// A case id and what it checks.
-pub struct CaseInfo {
-    pub id: &'static str,
-    pub title: &'static str,
-}
+pub use crate::cases::{all_valid, case, fail, info, pass, schema_violation, CaseInfo, Ctx};
 
 macro_rules! cases {
     ($($id:literal => $title:literal,)+) => {
@@ -103,51 +79,20 @@ cases! {
     "nhem.http.error.schema" => "Every HTTP error body matches the error schema",
 }
 
-pub fn title(id: &str) -> &'static str {
-    CASES
-        .iter()
-        .find(|c| c.id == id)
-        .map_or("(unregistered case)", |c| c.title)
-}
+/// The NHEM suite, as the registry sees it.
+pub struct NhemSuite;
 
-/// A result for a registered case.
-pub(crate) fn case(id: &'static str, outcome: Outcome, evidence: Vec<Evidence>) -> CaseResult {
-    debug_assert!(CASES.iter().any(|c| c.id == id), "unregistered case {id}");
-    CaseResult::new(id, title(id), outcome, evidence)
-}
-
-pub(crate) fn pass(id: &'static str, note: impl Into<String>) -> CaseResult {
-    case(id, Outcome::Pass, vec![Evidence::note(note)])
-}
-
-pub(crate) fn fail(id: &'static str, evidence: Evidence) -> CaseResult {
-    case(id, Outcome::Fail, vec![evidence])
-}
-
-pub(crate) fn info(id: &'static str, note: impl Into<String>) -> CaseResult {
-    case(id, Outcome::Informational, vec![Evidence::note(note)])
-}
-
-/// The first schema violation of `message` against schema `name`, as evidence.
-pub(crate) fn schema_violation(ctx: &Ctx, name: &str, message: &Value) -> Option<Evidence> {
-    let violations = ctx.schemas.violations(name, message)?;
-    let first = violations.first()?;
-    let mut evidence = Evidence::note(format!("{name} breaks {}: {}", first.rule, first.message))
-        .with_message(message.clone());
-    evidence.rule = Some(first.rule.to_string());
-    evidence.schema_path = Some(first.schema_path.clone());
-    Some(evidence)
-}
-
-/// Checks every message in `messages` against schema `name`: pass, or fail with the first
-/// offender; informational when there was nothing to check.
-pub(crate) fn all_valid(ctx: &Ctx, id: &'static str, name: &str, messages: &[Value]) -> CaseResult {
-    if messages.is_empty() {
-        return info(id, format!("no {name} message was received to check"));
+impl crate::profiles::ProfileSuite for NhemSuite {
+    fn profile(&self) -> &'static dyn protocol::Profile {
+        &protocol::nhem::NHEM
     }
-    match messages.iter().find_map(|m| schema_violation(ctx, name, m)) {
-        Some(evidence) => fail(id, evidence),
-        None => pass(id, format!("{} {name} messages checked", messages.len())),
+
+    fn cases(&self) -> &'static [CaseInfo] {
+        CASES
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> crate::profiles::CasesFuture<'a> {
+        Box::pin(run(ctx))
     }
 }
 

@@ -150,7 +150,7 @@ pub async fn run(ctx: &Ctx) -> Vec<CaseResult> {
         client,
         errors: Vec::new(),
     };
-    let pw = ctx.password.as_str();
+    let pw = ctx.secret.as_str();
     let wrong = format!("{pw}-wrong");
     let mut out = Vec::new();
 

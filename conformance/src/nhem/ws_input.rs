@@ -33,7 +33,7 @@ struct Session {
 impl Session {
     async fn open(ctx: &Ctx) -> Option<Session> {
         let mut conn = WsConn::connect(&ctx.ws_url, ANSWER).await.ok()?;
-        conn.send_json(&json!({"type": "auth", "password": ctx.password}))
+        conn.send_json(&json!({"type": "auth", "password": ctx.secret}))
             .await;
         let response = conn.next_of("auth_response", ANSWER).await.ok()?;
         (response["success"] == true).then_some(Session {

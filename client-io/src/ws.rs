@@ -1,9 +1,8 @@
-//! Talking to a subject over the wire only: a WebSocket client that timestamps what arrives,
-//! and a small HTTP/1.1 client. Nothing here knows which server is on the other side.
+//! A WebSocket client that timestamps what arrives. Nothing here knows which server or which
+//! protocol is on the other side.
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -24,19 +23,17 @@ pub enum WireError {
     Http { url: String, reason: String },
 }
 
-/// WebSocket settings for every connection this crate opens or accepts. tungstenite zeroes its
-/// whole read buffer before each read: with the default 128 KiB that memset was 57% of the
-/// proxy's CPU (perf, 100 clients). NHEM frames are a few hundred bytes.
+/// WebSocket settings for every client connection the tools open (and the connections the
+/// conformance proxy and probe accept). tungstenite zeroes its whole read buffer before each
+/// read: with the default 128 KiB that memset was 57% of the proxy's CPU (perf, 100 clients);
+/// frames here are a few hundred bytes.
 pub fn small_frames() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
 }
 
-/// Wall-clock time in nanoseconds since the Unix epoch (for one-way latency).
-pub fn wall_nanos() -> i128 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-}
+pub use crate::clock::wall_nanos;
 
 /// What arrived, when.
 #[derive(Debug, Clone)]
@@ -74,6 +71,62 @@ impl WsConn {
         .await
         .map_err(|_| fail(format!("no handshake within {within:?}")))?
         .map_err(|e| fail(e.to_string()))?;
+        Ok(WsConn {
+            ws,
+            url: url.to_owned(),
+        })
+    }
+
+    /// Connects with `SO_RCVBUF` set to `recv_buffer` bytes before the handshake, so that a
+    /// reader that stops reading soon blocks the server's writes (isolation cases).
+    pub async fn connect_with_recv_buffer(
+        url: &str,
+        within: Duration,
+        recv_buffer: u32,
+    ) -> Result<Self, WireError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let fail = |reason: String| WireError::Connect {
+            url: url.to_owned(),
+            reason,
+        };
+        let request = url.into_client_request().map_err(|e| fail(e.to_string()))?;
+        let host = request
+            .uri()
+            .host()
+            .unwrap_or("127.0.0.1")
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let connect = async {
+            let addr = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .next()
+                .ok_or_else(|| fail(format!("{host} has no address")))?;
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(|e| fail(e.to_string()))?;
+            socket
+                .set_recv_buffer_size(recv_buffer)
+                .map_err(|e| fail(e.to_string()))?;
+            let stream = socket
+                .connect(addr)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            tokio_tungstenite::client_async_with_config(
+                request,
+                MaybeTlsStream::Plain(stream),
+                Some(small_frames()),
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))
+        };
+        let (ws, _) = tokio::time::timeout(within, connect)
+            .await
+            .map_err(|_| fail(format!("no handshake within {within:?}")))??;
         Ok(WsConn {
             ws,
             url: url.to_owned(),
@@ -157,126 +210,5 @@ impl WsConn {
                 _ => continue,
             }
         }
-    }
-}
-
-/// An HTTP answer: status, headers, and the body as JSON (or a JSON string for other bodies).
-#[derive(Debug, Clone)]
-pub struct HttpReply {
-    pub status: u16,
-    pub headers: hyper::HeaderMap,
-    pub body: Value,
-    pub is_json: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpClient {
-    base: String,
-    authority: String,
-}
-
-impl HttpClient {
-    pub fn new(base: &str) -> Result<Self, WireError> {
-        let bad = |reason: &str| WireError::BadUrl {
-            url: base.to_owned(),
-            expected: "http://host:port",
-            reason: reason.to_owned(),
-        };
-        let uri: hyper::Uri = base.parse().map_err(|_| bad("cannot parse"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad("only http:// is supported"));
-        }
-        let authority = uri.authority().ok_or_else(|| bad("no host"))?.to_string();
-        let authority = if authority.contains(':') {
-            authority
-        } else {
-            format!("{authority}:80")
-        };
-        Ok(HttpClient {
-            base: base.trim_end_matches('/').to_owned(),
-            authority,
-        })
-    }
-
-    pub async fn get(&self, path: &str) -> Result<HttpReply, WireError> {
-        self.request("GET", path, None).await
-    }
-
-    pub async fn post_form(
-        &self,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> Result<HttpReply, WireError> {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
-        self.request(
-            "POST",
-            path,
-            Some(("application/x-www-form-urlencoded", body.into_bytes())),
-        )
-        .await
-    }
-
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, Vec<u8>)>,
-    ) -> Result<HttpReply, WireError> {
-        let url = format!("{}{path}", self.base);
-        let fail = |reason: String| WireError::Http {
-            url: url.clone(),
-            reason,
-        };
-        let exchange = async {
-            let stream = TcpStream::connect(&self.authority)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-            tokio::spawn(conn);
-            let mut builder = hyper::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", &self.authority);
-            let payload = match body {
-                Some((content_type, bytes)) => {
-                    builder = builder.header("content-type", content_type);
-                    bytes
-                }
-                None => Vec::new(),
-            };
-            let request = builder
-                .body(Full::new(Bytes::from(payload)))
-                .map_err(|e| fail(e.to_string()))?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .to_bytes();
-            let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-            let is_json = parsed.is_some();
-            let body = parsed
-                .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-            Ok(HttpReply {
-                status,
-                headers,
-                body,
-                is_json,
-            })
-        };
-        tokio::time::timeout(Duration::from_secs(10), exchange)
-            .await
-            .map_err(|_| fail("no answer within 10 s".into()))?
     }
 }

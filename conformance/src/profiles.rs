@@ -1,0 +1,57 @@
+//! The registry of server suites: one line per profile. The CLI, the reports and the case
+//! helpers never name a profile; they go through [`ProfileSuite`].
+
+use crate::cases::{CaseInfo, Ctx};
+use crate::outcome::CaseResult;
+use std::future::Future;
+use std::pin::Pin;
+
+/// What running a suite yields.
+pub type CasesFuture<'a> = Pin<Box<dyn Future<Output = Vec<CaseResult>> + Send + 'a>>;
+
+/// A profile's server suite.
+pub trait ProfileSuite: Sync {
+    fn profile(&self) -> &'static dyn protocol::Profile;
+    /// Every case, in report order; ids start with the profile's name.
+    fn cases(&self) -> &'static [CaseInfo];
+    /// Runs every case against the subject of `ctx`.
+    fn run<'a>(&'a self, ctx: &'a Ctx) -> CasesFuture<'a>;
+}
+
+/// Every profile's suite; adding a profile is one line here.
+pub static SUITES: &[&dyn ProfileSuite] = &[&crate::nhem::NhemSuite, &crate::ecg::EcgSuite];
+
+/// The suite of profile `name`.
+pub fn find(name: &str) -> Option<&'static dyn ProfileSuite> {
+    SUITES.iter().copied().find(|s| s.profile().name() == name)
+}
+
+/// The names of every profile with a suite (`nhem, ecg`), for error messages.
+pub fn names() -> String {
+    SUITES
+        .iter()
+        .map(|s| s.profile().name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_ids_are_unique_and_carry_their_profile() {
+        let mut all = Vec::new();
+        for suite in SUITES {
+            let prefix = format!("{}.", suite.profile().name());
+            for case in suite.cases() {
+                assert!(case.id.starts_with(&prefix), "{} lacks {prefix}", case.id);
+                all.push(case.id);
+            }
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "duplicate case ids");
+    }
+}

@@ -1,0 +1,88 @@
+//! The ECG suite against `reference-server ecg`: a correct server passes, and each injected
+//! fault fails exactly the case that judges its rule.
+
+use crate::support::{describe, ids_with};
+use conformance::cases::Ctx;
+use conformance::outcome::{CaseResult, Outcome};
+use protocol::schema::SchemaSet;
+use reference_server::ecg::{EcgFault, EcgSettings, RunningEcgServer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A short interval keeps the 50-interval cadence window near one second.
+const INTERVAL_MS: u64 = 20;
+
+async fn run_ecg_suite(faults: &[EcgFault]) -> Vec<CaseResult> {
+    let mut settings = EcgSettings::for_tests();
+    settings.interval_ms = INTERVAL_MS;
+    settings.token = "test-token".into();
+    settings.faults = faults.to_vec();
+    let server = RunningEcgServer::start(settings)
+        .await
+        .expect("server starts");
+    let ctx = Ctx {
+        ws_url: server.ws_base(),
+        http_url: None,
+        secret: "test-token".into(),
+        schemas: Arc::new(SchemaSet::load(&protocol::ecg::ECG).expect("schemas compile")),
+        window: Duration::from_millis(500),
+        mutate: false,
+        auth_timeout: Duration::from_secs(1),
+        period: Some(Duration::from_millis(INTERVAL_MS)),
+    };
+    let results = conformance::ecg::run(&ctx).await;
+    server.stop().await;
+    results
+}
+
+#[tokio::test]
+async fn the_reference_server_passes_every_case() {
+    let results = run_ecg_suite(&[]).await;
+    assert_eq!(results.len(), conformance::ecg::CASES.len());
+    let not_passed: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pass)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(
+        not_passed,
+        ["ecg.ws.stream.first_frame", "ecg.ws.stream.points_stable"],
+        "only the informational cases may be other than pass\n{}",
+        describe(&results)
+    );
+}
+
+async fn caught_by(fault: EcgFault, expected: &str) {
+    let results = run_ecg_suite(&[fault]).await;
+    assert_eq!(
+        ids_with(&results, Outcome::Fail),
+        vec![expected.to_owned()],
+        "{fault:?} should fail exactly {expected}\n{}",
+        describe(&results)
+    );
+}
+
+#[tokio::test]
+async fn an_extra_member_fails_the_schema_case() {
+    caught_by(EcgFault::FrameExtraField, "ecg.ws.stream.schema").await;
+}
+
+#[tokio::test]
+async fn a_repeated_timestamp_fails_the_timestamp_case() {
+    caught_by(EcgFault::TimestampRepeats, "ecg.ws.stream.timestamp").await;
+}
+
+#[tokio::test]
+async fn a_slow_stream_fails_the_cadence_case() {
+    caught_by(EcgFault::SlowCadence, "ecg.ws.stream.cadence").await;
+}
+
+#[tokio::test]
+async fn a_wrong_token_accepted_fails_the_bad_token_case() {
+    caught_by(EcgFault::AcceptWrongToken, "ecg.ws.auth.bad_token").await;
+}
+
+#[tokio::test]
+async fn a_reply_to_the_client_fails_the_ignored_case() {
+    caught_by(EcgFault::ReplyToClient, "ecg.ws.client_message_ignored").await;
+}
