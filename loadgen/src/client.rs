@@ -1,11 +1,13 @@
 //! One simulated client per task: WebSocket (broadcast, slow consumers, churn) or HTTP polling.
 
 use crate::frame::{head, now_us, timestamp_us};
+use crate::profiles::StreamShape;
 use crate::recorder::{Arrival, Counters, Recorder, Sample, Sequence};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
+use protocol::profile::Delivery;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,9 +24,13 @@ pub enum Scenario {
 /// What all clients share.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The URL each WebSocket client connects to (path and query included).
     pub ws_url: String,
     pub http_url: Option<String>,
-    pub password: String,
+    /// The first message each client sends (NHEM: `auth`); `None`: the stream starts alone.
+    pub hello: Option<String>,
+    /// Which messages are the stream and how they are numbered.
+    pub shape: StreamShape,
     /// When the run ends (every client stops by itself then).
     pub end: Instant,
 }
@@ -55,6 +61,8 @@ struct Local<'a> {
     samples: Vec<Sample>,
     counters: Counters,
     mine: Histogram<u64>,
+    /// |arrival interval − period| of consecutive stream messages on one connection.
+    jitter: Histogram<u64>,
 }
 
 impl Local<'_> {
@@ -70,10 +78,12 @@ impl Local<'_> {
 
     fn finish(mut self) {
         self.recorder.flush(&mut self.samples, &mut self.counters);
+        let mut totals = self.recorder.lock();
         if !self.mine.is_empty() {
             let p99 = self.mine.value_at_quantile(0.99) as f64 / 1000.0;
-            self.recorder.lock().client_p99_ms.push(p99);
+            totals.client_p99_ms.push(p99);
         }
+        let _ = totals.jitter.add(&self.jitter);
     }
 }
 
@@ -84,6 +94,7 @@ fn local(recorder: &Recorder) -> Local<'_> {
         counters: Counters::default(),
         // Two significant digits per client keeps thousands of clients cheap; totals use three.
         mine: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds"),
+        jitter: crate::histo::new_us(),
     }
 }
 
@@ -91,7 +102,8 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
     tokio::time::sleep(plan.start_after).await;
     let mut local = local(&recorder);
     let mut end = ClientEnd::default();
-    let mut period_us = 1_000_000 / 60;
+    let shape = target.shape;
+    let mut period_us = shape.period_us;
     let mut first_connection = true;
     while Instant::now() < target.end {
         if !first_connection {
@@ -126,44 +138,52 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         };
         let connect_us = started.elapsed().as_micros() as u64;
         local.counters.connects += 1;
-        let auth = serde_json::json!({"type": "auth", "password": target.password}).to_string();
-        if ws.send(Message::Text(auth.into())).await.is_err() {
-            recorder.ending("closed during auth");
-            end.ended_early = true;
-            continue;
-        }
-        // Wait for auth_response; the frames that may precede it are ignored.
-        let authed = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(Ok(message)) = ws.next().await {
-                if let Message::Text(t) = message {
-                    if let Some(h) = head(t.as_str()) {
-                        if h.ty == Some("auth_response") {
-                            return h.success;
+        match target.hello.as_deref() {
+            Some(hello) => {
+                if ws.send(Message::Text(hello.into())).await.is_err() {
+                    recorder.ending("closed during auth");
+                    end.ended_early = true;
+                    continue;
+                }
+                // Wait for auth_response; the frames that may precede it are ignored.
+                let authed = tokio::time::timeout(Duration::from_secs(10), async {
+                    while let Some(Ok(message)) = ws.next().await {
+                        if let Message::Text(t) = message {
+                            if let Some(h) = head(t.as_str()) {
+                                if h.ty == Some("auth_response") {
+                                    return h.success;
+                                }
+                            }
                         }
+                    }
+                    None
+                })
+                .await;
+                match authed {
+                    Ok(Some(true)) => recorder
+                        .connected_at(connect_us, Some(started.elapsed().as_micros() as u64)),
+                    Ok(Some(false)) => {
+                        local.counters.auth_failures += 1;
+                        recorder.ending("auth refused");
+                        end.ended_early = true;
+                        break;
+                    }
+                    _ => {
+                        recorder.ending("no auth_response");
+                        end.ended_early = true;
+                        continue;
                     }
                 }
             }
-            None
-        })
-        .await;
-        match authed {
-            Ok(Some(true)) => {
-                recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64))
-            }
-            Ok(Some(false)) => {
-                local.counters.auth_failures += 1;
-                recorder.ending("auth refused");
-                end.ended_early = true;
-                break;
-            }
-            _ => {
-                recorder.ending("no auth_response");
-                end.ended_early = true;
-                continue;
-            }
+            // The session starts with the first stream message (recorded below).
+            None => recorder.connected_at(connect_us, None),
         }
         recorder.connected.fetch_add(1, Relaxed);
         let mut sequence = Sequence::default();
+        // Per-connection streams: the scheduled time one period before the first message, and
+        // the arrival of the last in-order message (for jitter).
+        let mut origin_us: Option<i64> = None;
+        let mut last_arrival_us: Option<i64> = None;
         let mut early = false;
         loop {
             let next = tokio::time::timeout_at(session_end.into(), ws.next()).await;
@@ -197,17 +217,32 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 continue;
             };
             match h.ty {
-                Some("data") => {
-                    let (Some(n), Some(ts)) = (h.frame_count, h.timestamp.and_then(timestamp_us))
-                    else {
+                ty if ty == shape.stream_type => {
+                    let Some(ts) = h.timestamp.and_then(timestamp_us) else {
+                        continue;
+                    };
+                    let origin = *origin_us.get_or_insert_with(|| {
+                        if target.hello.is_none() {
+                            recorder.session_started(started.elapsed().as_micros() as u64);
+                        }
+                        ts - period_us
+                    });
+                    let Some(n) = shape.sequence(h.frame_count, ts, origin) else {
                         continue;
                     };
                     recorder.frames.fetch_add(1, Relaxed);
-                    recorder.highest_frame.fetch_max(n, Relaxed);
+                    if shape.delivery == Delivery::Broadcast {
+                        recorder.highest_frame.fetch_max(n, Relaxed);
+                    }
                     match sequence.arrive(n) {
                         Arrival::Next { missing } => {
                             local.counters.received += 1;
                             local.counters.lost += missing;
+                            if let (0, Some(last)) = (missing, last_arrival_us) {
+                                let deviation = (arrived_us - last - period_us).unsigned_abs();
+                                crate::histo::record(&mut local.jitter, deviation.max(1));
+                            }
+                            last_arrival_us = Some(arrived_us);
                             // Coordinated omission: each skipped frame was due `k` periods
                             // before this one, and the earliest it could have been seen is now.
                             for k in (1..=missing.min(600)).rev() {
@@ -244,7 +279,9 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
             }
         }
         recorder.connected.fetch_sub(1, Relaxed);
-        end.highest_frame = sequence.highest().max(end.highest_frame);
+        if shape.delivery == Delivery::Broadcast {
+            end.highest_frame = sequence.highest().max(end.highest_frame);
+        }
         end.ended_early = early;
         let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
         if early && plan.session.is_none() {

@@ -10,6 +10,7 @@ pub mod client;
 pub mod frame;
 pub mod histo;
 pub mod monitor;
+pub mod profiles;
 pub mod recorder;
 pub mod report;
 pub mod run;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Load-tests NHEM servers: thousands of WebSocket clients, latency percentiles, SLO gates.
+/// Load-tests real-time WebSocket servers (NHEM, ECG): thousands of clients, latency
+/// percentiles, loss, jitter, SLO gates.
 #[derive(Parser)]
 #[command(name = "loadgen", version, about)]
 struct Cli {
@@ -21,7 +22,7 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ScenarioArg {
-    /// Every client reads the broadcast.
+    /// Every client reads the stream (NHEM: the shared broadcast; ECG: its own stream).
     Broadcast,
     /// A fraction of clients (--slow-fraction) pause after every message (--slow-delay).
     SlowConsumers,
@@ -35,9 +36,13 @@ enum ScenarioArg {
 enum Command {
     /// Run a load test; stops by itself after --duration and writes reports into --report.
     Run {
-        /// WebSocket URL of the server, e.g. ws://127.0.0.1:30415/
-        #[arg(long, default_value = "ws://127.0.0.1:30415/")]
-        ws: String,
+        /// The protocol the clients speak: nhem (default) or ecg.
+        #[arg(long, default_value = "nhem")]
+        profile: String,
+        /// WebSocket URL of the server: NHEM's endpoint (default ws://127.0.0.1:30415/) or
+        /// another profile's base URL (ECG default ws://127.0.0.1:5000; path and token added).
+        #[arg(long)]
+        ws: Option<String>,
         /// HTTP base URL (needed by --scenario polling), e.g. http://127.0.0.1:8421
         #[arg(long)]
         http: Option<String>,
@@ -49,13 +54,16 @@ enum Command {
         /// Length of the run from the first connection (e.g. 30s, 2m); at most 1 hour.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
-        #[arg(
-            long,
-            env = "NHEM_PASSWORD",
-            default_value = "31415",
-            hide_env_values = true
-        )]
-        password: String,
+        /// NHEM's password (for `auth`).
+        #[arg(long, env = "NHEM_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// The token or key of other profiles (ECG: `?token=`, default ecg-demo-token).
+        #[arg(long, env = "LOADGEN_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The stream period the server was started with, if not the profile's default
+        /// (e.g. 20ms for `reference-server ecg --interval-ms 20`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<Duration>,
         #[arg(long, value_enum, default_value = "broadcast")]
         scenario: ScenarioArg,
         #[arg(long, default_value_t = 0.1)]
@@ -141,12 +149,15 @@ fn conclude(mut r: LoadReport, slos: &[Slo], dir: &Path) -> ExitCode {
 async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run {
+            profile,
             ws,
             http,
             clients,
             ramp,
             duration,
             password,
+            secret,
+            interval,
             scenario,
             slow_fraction,
             slow_delay,
@@ -170,6 +181,21 @@ async fn main() -> ExitCode {
                 ScenarioArg::Churn => Scenario::Churn,
                 ScenarioArg::Polling => Scenario::Polling,
             };
+            let Some(load) = loadgen::profiles::find(&profile) else {
+                return usage_error(format!(
+                    "unknown --profile {profile:?}; one of {}",
+                    loadgen::profiles::names()
+                ));
+            };
+            if scenario == Scenario::Polling && !load.has_polling() {
+                return usage_error(format!(
+                    "--scenario polling is NHEM's; {profile} has no HTTP stream"
+                ));
+            }
+            let ws = ws.unwrap_or_else(|| load.default_ws().to_owned());
+            let secret = secret
+                .or(password)
+                .unwrap_or_else(|| load.default_secret().to_owned());
             if scenario == Scenario::Polling && http.is_none() {
                 return usage_error("--scenario polling needs --http http://HOST:PORT");
             }
@@ -177,7 +203,7 @@ async fn main() -> ExitCode {
             if scenario != Scenario::Polling {
                 match tokio::time::timeout(
                     Duration::from_secs(5),
-                    tokio_tungstenite::connect_async(ws.as_str()),
+                    tokio_tungstenite::connect_async(load.connect_url(&ws, &secret)),
                 )
                 .await
                 {
@@ -195,9 +221,11 @@ async fn main() -> ExitCode {
                 }
             }
             let config = RunConfig {
+                profile: load,
                 ws_url: ws,
                 http_url: http,
-                password,
+                secret,
+                period: interval,
                 clients,
                 ramp_per_s: ramp,
                 duration,

@@ -62,7 +62,10 @@ pub struct Totals {
     pub latency: Histogram<u64>,
     pub delivered: Histogram<u64>,
     pub connect: Histogram<u64>,
+    /// Connect to session start: NHEM's `auth_response`, or a stream's first message.
     pub auth: Histogram<u64>,
+    /// |arrival interval − period| between consecutive stream messages of a connection.
+    pub jitter: Histogram<u64>,
     pub intervals: BTreeMap<i64, Interval>,
     pub counters: Counters,
     /// Why connections ended or failed, e.g. `close 1008` or `connect: refused`.
@@ -90,6 +93,7 @@ impl Default for Recorder {
                 delivered: histo::new_us(),
                 connect: histo::new_us(),
                 auth: histo::new_us(),
+                jitter: histo::new_us(),
                 intervals: BTreeMap::new(),
                 counters: Counters::default(),
                 endings: BTreeMap::new(),
@@ -134,6 +138,11 @@ impl Recorder {
 
     pub fn ending(&self, reason: impl Into<String>) {
         *self.lock().endings.entry(reason.into()).or_default() += 1;
+    }
+
+    /// The session started (first stream message) `us` after the connect began.
+    pub fn session_started(&self, us: u64) {
+        histo::record(&mut self.lock().auth, us);
     }
 
     pub fn connected_at(&self, connect_us: u64, auth_us: Option<u64>) {

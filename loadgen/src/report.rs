@@ -75,6 +75,8 @@ pub struct Histograms {
     pub latency_delivered: String,
     pub connect: String,
     pub auth: String,
+    #[serde(default)]
+    pub jitter: String,
     /// Unix second → (latency histogram, frames delivered).
     pub intervals: BTreeMap<i64, (String, u64)>,
     /// Unix second → clients connected.
@@ -87,6 +89,9 @@ pub struct LoadReport {
     pub format: String,
     pub started_at: String,
     pub target: String,
+    /// The protocol the clients spoke (reports from before profiles existed are NHEM's).
+    #[serde(default = "nhem")]
+    pub profile: String,
     pub scenario: String,
     pub clients: usize,
     /// `i/n` when this is one shard of a split run; `merged from N` after `merge`.
@@ -98,7 +103,11 @@ pub struct LoadReport {
     pub latency: Percentiles,
     pub latency_delivered: Percentiles,
     pub connect: Percentiles,
+    /// Connect to session start: NHEM's `auth_response`, or a stream's first message.
     pub auth: Percentiles,
+    /// |arrival interval − period| between consecutive stream messages of a connection.
+    #[serde(default)]
+    pub jitter: Percentiles,
     pub fairness: Fairness,
     pub endings: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
@@ -112,6 +121,7 @@ pub struct LoadReport {
 pub struct RunInfo {
     pub started_at: String,
     pub target: String,
+    pub profile: String,
     pub scenario: String,
     pub clients: usize,
     pub shard: Option<String>,
@@ -153,6 +163,7 @@ fn assemble(
     delivered: &Histogram<u64>,
     connect: &Histogram<u64>,
     auth: &Histogram<u64>,
+    jitter: &Histogram<u64>,
     intervals: BTreeMap<i64, (Histogram<u64>, u64)>,
     connected: BTreeMap<i64, u64>,
     client_p99_ms: Vec<f64>,
@@ -189,6 +200,7 @@ fn assemble(
         format: FORMAT.into(),
         started_at: info.started_at,
         target: info.target,
+        profile: info.profile,
         scenario: info.scenario,
         clients: info.clients,
         shard: info.shard,
@@ -200,6 +212,7 @@ fn assemble(
         latency_delivered: Percentiles::of(delivered),
         connect: Percentiles::of(connect),
         auth: Percentiles::of(auth),
+        jitter: Percentiles::of(jitter),
         fairness: Fairness::of(&client_p99_ms),
         endings,
         timeline: timeline(&intervals, &connected),
@@ -211,6 +224,7 @@ fn assemble(
             latency_delivered: histo::encode(delivered),
             connect: histo::encode(connect),
             auth: histo::encode(auth),
+            jitter: histo::encode(jitter),
             intervals: encoded_intervals,
             connected,
             client_p99_ms,
@@ -230,6 +244,7 @@ pub fn build(info: RunInfo, totals: &Totals, generator: GeneratorHealth) -> Load
         &totals.delivered,
         &totals.connect,
         &totals.auth,
+        &totals.jitter,
         intervals,
         totals.connected_timeline.clone(),
         totals.client_p99_ms.clone(),
@@ -256,7 +271,8 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         into.add(histo::decode(text)?)
             .map_err(|e| MergeError::Add(format!("{e:?}")))
     };
-    let (mut latency, mut delivered, mut connect, mut auth) = (
+    let (mut latency, mut delivered, mut connect, mut auth, mut jitter) = (
+        histo::new_us(),
         histo::new_us(),
         histo::new_us(),
         histo::new_us(),
@@ -274,6 +290,9 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         add(&mut delivered, &h.latency_delivered)?;
         add(&mut connect, &h.connect)?;
         add(&mut auth, &h.auth)?;
+        if !h.jitter.is_empty() {
+            add(&mut jitter, &h.jitter)?;
+        }
         for (s, (text, frames)) in &h.intervals {
             let entry = intervals.entry(*s).or_insert_with(|| (histo::new_us(), 0));
             add(&mut entry.0, text)?;
@@ -296,6 +315,7 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
             .min()
             .unwrap_or_default(),
         target: first.target.clone(),
+        profile: first.profile.clone(),
         scenario: first.scenario.clone(),
         clients: reports.iter().map(|r| r.clients).sum(),
         shard: Some(format!("merged from {}", reports.len())),
@@ -309,6 +329,7 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         &delivered,
         &connect,
         &auth,
+        &jitter,
         intervals,
         connected,
         client_p99_ms,
@@ -316,6 +337,10 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         endings,
         generators,
     ))
+}
+
+fn nhem() -> String {
+    "nhem".into()
 }
 
 pub fn to_markdown(r: &LoadReport) -> String {
@@ -327,8 +352,10 @@ pub fn to_markdown(r: &LoadReport) -> String {
     };
     let _ = writeln!(
         out,
-        "# NHEM load report: {} clients, {} ({verdict})\n",
-        r.clients, r.scenario
+        "# {} load report: {} clients, {} ({verdict})\n",
+        r.profile.to_uppercase(),
+        r.clients,
+        r.scenario
     );
     let _ = writeln!(
         out,
@@ -361,7 +388,11 @@ pub fn to_markdown(r: &LoadReport) -> String {
         ("one-way (with loss)", &r.latency),
         ("delivered only", &r.latency_delivered),
         ("connect", &r.connect),
-        ("connect + auth", &r.auth),
+        (
+            "connect → session start (auth_response / first frame)",
+            &r.auth,
+        ),
+        ("interval jitter (abs. of Δ − period)", &r.jitter),
     ] {
         let _ = writeln!(
             out,

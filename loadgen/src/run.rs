@@ -3,17 +3,24 @@
 use crate::client::{self, ClientEnd, Plan, Scenario, Target};
 use crate::frame::now_us;
 use crate::monitor::{self, GeneratorHealth};
+use crate::profiles::{LoadProfile, StreamShape};
 use crate::recorder::Recorder;
 use crate::report::{self, LoadReport, RunInfo};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunConfig {
+    /// The protocol the clients speak.
+    pub profile: &'static dyn LoadProfile,
+    /// The server's WebSocket URL (NHEM) or base URL (other profiles add path and query).
     pub ws_url: String,
     pub http_url: Option<String>,
-    pub password: String,
+    /// The password, token or key the profile uses.
+    pub secret: String,
+    /// The stream period the server was started with, when not the profile's default.
+    pub period: Option<Duration>,
     pub clients: usize,
     /// New clients per second.
     pub ramp_per_s: f64,
@@ -52,9 +59,10 @@ pub async fn run(config: RunConfig) -> LoadReport {
     let started = Instant::now();
     let end = started + config.duration;
     let target = Arc::new(Target {
-        ws_url: config.ws_url.clone(),
+        ws_url: config.profile.connect_url(&config.ws_url, &config.secret),
         http_url: config.http_url.clone(),
-        password: config.password.clone(),
+        hello: config.profile.hello(&config.secret),
+        shape: StreamShape::of(config.profile, config.period.map(|p| p.as_micros() as i64)),
         end,
     });
     let recorder = Arc::new(Recorder::default());
@@ -161,6 +169,7 @@ pub async fn run(config: RunConfig) -> LoadReport {
         } else {
             config.ws_url.clone()
         },
+        profile: config.profile.profile().name().into(),
         scenario: scenario_name(config.scenario).into(),
         clients: mine.len(),
         shard: config.shard.map(|(i, n)| format!("{i}/{n}")),
@@ -168,7 +177,8 @@ pub async fn run(config: RunConfig) -> LoadReport {
         expected_fps: if config.scenario == Scenario::Polling {
             20.0
         } else {
-            60.0
+            1e6 / StreamShape::of(config.profile, config.period.map(|p| p.as_micros() as i64))
+                .period_us as f64
         },
         tail_lost,
     };

@@ -19,9 +19,11 @@ async fn server() -> (RunningServer, tempfile::TempDir) {
 
 fn config(server: &RunningServer, clients: usize, scenario: Scenario) -> RunConfig {
     RunConfig {
+        profile: &loadgen::profiles::NhemLoad,
         ws_url: format!("ws://{}/", server.ws_addr),
         http_url: Some(format!("http://{}", server.http_addr)),
-        password: "31415".into(),
+        secret: "31415".into(),
+        period: None,
         clients,
         ramp_per_s: 1000.0,
         duration: Duration::from_secs(2),
@@ -137,4 +139,59 @@ async fn slos_and_regressions_gate_on_the_report() {
     let mut worse = r.clone();
     worse.latency.p99_ms = r.latency.p99_ms * 2.0 + 1.0;
     assert_eq!(regressions(&r, &worse, 0.1).len(), 1);
+}
+
+/// The ECG profile: a per-connection stream with no counter, numbered by timestamp steps.
+#[tokio::test]
+async fn an_ecg_run_numbers_frames_by_timestamps_and_measures_jitter() {
+    use reference_server::ecg::{EcgSettings, RunningEcgServer};
+    let mut settings = EcgSettings::for_tests();
+    settings.interval_ms = 20;
+    let server = RunningEcgServer::start(settings)
+        .await
+        .expect("server starts");
+    let mut config = RunConfig {
+        profile: &loadgen::profiles::EcgLoad,
+        ws_url: server.ws_base(),
+        http_url: None,
+        secret: "ecg-demo-token".into(),
+        period: Some(Duration::from_millis(20)),
+        clients: 20,
+        ramp_per_s: 1000.0,
+        duration: Duration::from_secs(2),
+        scenario: Scenario::Broadcast,
+        shard: None,
+        slow_fraction: 0.5,
+        slow_delay: Duration::from_millis(50),
+        churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        progress: false,
+    };
+    let r = run(config.clone()).await;
+    assert_eq!(r.profile, "ecg");
+    assert_eq!(r.counters.connects, 20, "{:?}", r.counters);
+    assert_eq!(r.counters.connect_errors + r.counters.auth_failures, 0);
+    // 20 clients × ~2 s × 50 frames/s, minus ramp-up and the first interval.
+    assert!(r.frames.received > 20 * 60, "{:?}", r.frames);
+    assert_eq!(r.frames.lost + r.frames.duplicated, 0, "{:?}", r.frames);
+    assert_eq!(
+        r.auth.count, 20,
+        "one session start (first frame) per client"
+    );
+    assert!(r.jitter.count > 0 && r.jitter.count < r.frames.received);
+    assert!((r.frames.expected_fps - 50.0).abs() < 1e-9);
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+    assert!(to_markdown(&r).starts_with("# ECG load report"));
+
+    // A wrong token: every connection is closed at once, and the report says so.
+    config.secret = "wrong".into();
+    config.clients = 3;
+    config.duration = Duration::from_secs(1);
+    let refused = run(config).await;
+    server.stop().await;
+    assert_eq!(refused.frames.received, 0);
+    assert!(
+        refused.endings.keys().any(|k| k.starts_with("close 1000")),
+        "{:?}",
+        refused.endings
+    );
 }
