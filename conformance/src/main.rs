@@ -3,8 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use conformance::outcome::Report;
+use conformance::profiles::ProfileSuite;
 use conformance::{cases, now_rfc3339, profiles, report, validate, wire};
-use protocol::nhem::MessageKind;
 use protocol::schema::SchemaSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +32,26 @@ struct PasswordArg {
     password: String,
 }
 
+/// Which protocol a mode speaks.
+#[derive(clap::Args)]
+struct ProfileArg {
+    /// The protocol: nhem (default) or ecg.
+    #[arg(long, default_value = "nhem")]
+    profile: String,
+}
+
+impl ProfileArg {
+    fn suite(&self) -> Result<&'static dyn ProfileSuite, ExitCode> {
+        profiles::find(&self.profile).ok_or_else(|| {
+            usage_error(format!(
+                "unknown --profile {:?}; one of {}",
+                self.profile,
+                profiles::names()
+            ))
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// Validate message files (.json) and transcripts (.jsonl) against the schemas.
@@ -39,7 +59,10 @@ enum Mode {
         /// Files or directories (searched recursively for .json and .jsonl).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Schema to use for messages without `type` (e.g. control_request).
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// Message kind for every message (NHEM's form models have no `type`, e.g.
+        /// control_request); by default each message is classified by the profile.
         #[arg(long)]
         kind: Option<String>,
         /// Write report.json, report.md and report.junit.xml here.
@@ -102,10 +125,13 @@ enum Mode {
     },
     /// Forward a real client to a real server and validate both directions live.
     Proxy {
+        #[command(flatten)]
+        profile: ProfileArg,
         /// Address clients connect to, e.g. 127.0.0.1:30416.
         #[arg(long)]
         listen: std::net::SocketAddr,
-        /// The real server's WebSocket URL, e.g. ws://127.0.0.1:30415/
+        /// The real server's WebSocket URL, e.g. ws://127.0.0.1:30415/ (ECG: the full stream
+        /// URL with its token, ws://127.0.0.1:5000/ws/ecg/stream?token=…)
         #[arg(long)]
         upstream: String,
         /// How long to run; the proxy stops by itself.
@@ -116,10 +142,16 @@ enum Mode {
     },
     /// Record a scripted session as a redacted JSONL transcript (diffable, validatable).
     Record {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// The server's WebSocket URL (NHEM: the endpoint; ECG: the base ws://host:port).
         #[arg(long)]
         ws: String,
         #[command(flatten)]
         auth: PasswordArg,
+        /// The token or key of profiles other than NHEM (ECG default: ecg-demo-token).
+        #[arg(long, env = "CONFORMANCE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
         /// Data frames to keep in the transcript.
         #[arg(long, default_value_t = 3)]
         frames: usize,
@@ -129,8 +161,18 @@ enum Mode {
     },
 }
 
-fn schemas() -> Arc<SchemaSet> {
-    Arc::new(SchemaSet::load(&protocol::nhem::NHEM).expect("the embedded NHEM schemas compile"))
+fn schemas_of(profile: &dyn protocol::Profile) -> Arc<SchemaSet> {
+    Arc::new(SchemaSet::load(profile).expect("the embedded schemas compile"))
+}
+
+/// The secret a profile's clients send: `--secret`, else NHEM's `--password`, else the
+/// profile's documented demo value.
+fn secret_for(profile: &dyn protocol::Profile, secret: Option<String>, password: String) -> String {
+    match (profile.name(), secret) {
+        (_, Some(secret)) => secret,
+        ("ecg", None) => "ecg-demo-token".into(),
+        (_, None) => password,
+    }
 }
 
 /// Whether a TCP connection to the host and port of `ws_url` opens within 5 s.
@@ -222,21 +264,26 @@ async fn main() -> ExitCode {
     match cli.mode {
         Mode::Validate {
             paths,
+            profile,
             kind,
             report,
         } => {
-            let kind = match kind.as_deref().map(|k| MessageKind::from_name(k).ok_or(k)) {
-                None => None,
-                Some(Ok(k)) => Some(k),
-                Some(Err(k)) => {
-                    let known: Vec<_> = MessageKind::ALL.iter().map(|k| k.name()).collect();
+            let suite = match profile.suite() {
+                Ok(suite) => suite,
+                Err(code) => return code,
+            };
+            let subject_profile = suite.profile();
+            if let Some(k) = kind.as_deref() {
+                if !subject_profile.kinds().iter().any(|known| known.name == k) {
+                    let known: Vec<_> = subject_profile.kinds().iter().map(|k| k.name).collect();
                     return usage_error(format!(
-                        "unknown --kind {k:?}; one of {}",
+                        "unknown --kind {k:?} for {}; one of {}",
+                        subject_profile.name(),
                         known.join(", ")
                     ));
                 }
-            };
-            let schemas = schemas();
+            }
+            let schemas = schemas_of(subject_profile);
             let mut cases = Vec::new();
             for path in &paths {
                 let files = match validate::collect_files(path) {
@@ -250,7 +297,8 @@ async fn main() -> ExitCode {
                     Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
                 };
                 for file in files {
-                    let (messages, findings) = validate::check_file(&schemas, &file, kind);
+                    let (messages, findings) =
+                        validate::check_file(&schemas, &file, kind.as_deref());
                     for finding in &findings {
                         eprintln!("{finding}");
                     }
@@ -269,7 +317,8 @@ async fn main() -> ExitCode {
                     started_at,
                     started.elapsed().as_secs_f64(),
                     cases,
-                ),
+                )
+                .for_profile(subject_profile.name()),
                 report.as_ref(),
             )
         }
@@ -310,15 +359,8 @@ async fn main() -> ExitCode {
             let ctx = cases::Ctx {
                 ws_url: ws.clone(),
                 http_url: http.clone(),
-                secret: match (subject_profile.name(), secret) {
-                    (_, Some(secret)) => secret,
-                    ("nhem", None) => password,
-                    ("ecg", None) => "ecg-demo-token".into(),
-                    (_, None) => password,
-                },
-                schemas: Arc::new(
-                    SchemaSet::load(subject_profile).expect("the embedded schemas compile"),
-                ),
+                secret: secret_for(subject_profile, secret, password),
+                schemas: schemas_of(subject_profile),
                 window,
                 mutate: !no_mutate,
                 auth_timeout,
@@ -371,11 +413,16 @@ async fn main() -> ExitCode {
             )
         }
         Mode::Proxy {
+            profile,
             listen,
             upstream,
             duration,
             report,
         } => {
+            let suite = match profile.suite() {
+                Ok(suite) => suite,
+                Err(code) => return code,
+            };
             if let Err(e) = wire::WsConn::connect(&upstream, Duration::from_secs(5)).await {
                 return usage_error(e);
             }
@@ -388,7 +435,7 @@ async fn main() -> ExitCode {
                 upstream: upstream.clone(),
                 duration,
             };
-            let cases = match conformance::proxy::run(config, schemas()).await {
+            let cases = match conformance::proxy::run(config, schemas_of(suite.profile())).await {
                 Ok(cases) => cases,
                 Err(e) => return listen_error(listen, &e),
             };
@@ -399,17 +446,25 @@ async fn main() -> ExitCode {
                     started_at,
                     started.elapsed().as_secs_f64(),
                     cases,
-                ),
+                )
+                .for_profile(suite.profile().name()),
                 report.as_ref(),
             )
         }
         Mode::Record {
+            profile,
             ws,
             auth: PasswordArg { password },
+            secret,
             frames,
             out,
         } => {
-            let lines = match conformance::record::record(&ws, &password, frames).await {
+            let suite = match profile.suite() {
+                Ok(suite) => suite,
+                Err(code) => return code,
+            };
+            let secret = secret_for(suite.profile(), secret, password);
+            let lines = match suite.record(&ws, &secret, frames).await {
                 Ok(lines) => lines,
                 Err(e) => return usage_error(e),
             };

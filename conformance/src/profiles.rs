@@ -3,11 +3,16 @@
 
 use crate::cases::{CaseInfo, Ctx};
 use crate::outcome::CaseResult;
+use crate::record::RecordError;
+use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 
 /// What running a suite yields.
 pub type CasesFuture<'a> = Pin<Box<dyn Future<Output = Vec<CaseResult>> + Send + 'a>>;
+/// What recording a session yields: transcript lines.
+pub type RecordFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Value>, RecordError>> + Send + 'a>>;
 
 /// A profile's server suite.
 pub trait ProfileSuite: Sync {
@@ -16,6 +21,8 @@ pub trait ProfileSuite: Sync {
     fn cases(&self) -> &'static [CaseInfo];
     /// Runs every case against the subject of `ctx`.
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CasesFuture<'a>;
+    /// Records the profile's scripted session with `frames` stream messages (`record` mode).
+    fn record<'a>(&'a self, ws: &'a str, secret: &'a str, frames: usize) -> RecordFuture<'a>;
 }
 
 /// Every profile's suite; adding a profile is one line here.

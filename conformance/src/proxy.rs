@@ -9,8 +9,8 @@ use crate::outcome::{CaseResult, Evidence, Outcome};
 use crate::validate::check_message;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use protocol::nhem::{Channel, MessageKind};
 use protocol::schema::SchemaSet;
+use protocol::Direction;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,7 +114,7 @@ pub async fn run_on(
     let findings = findings
         .lock()
         .expect("proxy findings lock is never poisoned");
-    verdicts(&findings)
+    verdicts(&findings, schemas.profile())
 }
 
 /// What one session saw; merged into the run's [`Findings`] once, when the session ends, so
@@ -156,19 +156,17 @@ fn problems(schemas: &SchemaSet, seen: &SeenValid, text: &str, direction: usize)
             ))]
         }
     };
-    let expected = if direction == C2S {
-        Channel::WsClient
+    let way = if direction == C2S {
+        Direction::ClientToServer
     } else {
-        Channel::WsServer
+        Direction::ServerToClient
     };
-    if let Some(kind) = value["type"]
-        .as_str()
-        .and_then(MessageKind::from_type)
-        .filter(|k| k.channel() == expected)
-    {
-        if protocol::nhem::decode(kind, value.clone()).is_ok() {
-            seen.insert(key);
-            return Vec::new();
+    if let Some(profile) = protocol::profile::find(schemas.profile()) {
+        if let Ok(kind) = profile.classify(way, &value) {
+            if profile.decode(kind, value.clone()).is_ok() {
+                seen.insert(key);
+                return Vec::new();
+            }
         }
     }
     check_message(schemas, &value, None, Some(DIRECTIONS[direction]))
@@ -321,7 +319,8 @@ async fn session(
     }
 }
 
-fn verdicts(f: &Findings) -> Vec<CaseResult> {
+fn verdicts(f: &Findings, profile: &str) -> Vec<CaseResult> {
+    let id = |case: &str| format!("{profile}.proxy.{case}");
     let mut out = Vec::new();
     let sessions_note = format!(
         "{} sessions forwarded, {} upstream failures",
@@ -330,7 +329,7 @@ fn verdicts(f: &Findings) -> Vec<CaseResult> {
     );
     out.push(if f.upstream_failures.is_empty() {
         CaseResult::new(
-            "nhem.proxy.upstream",
+            &id("upstream"),
             "Every session reached the upstream server",
             if f.sessions > 0 {
                 Outcome::Pass
@@ -341,7 +340,7 @@ fn verdicts(f: &Findings) -> Vec<CaseResult> {
         )
     } else {
         CaseResult::new(
-            "nhem.proxy.upstream",
+            &id("upstream"),
             "Every session reached the upstream server",
             Outcome::Fail,
             f.upstream_failures
@@ -351,18 +350,19 @@ fn verdicts(f: &Findings) -> Vec<CaseResult> {
                 .collect(),
         )
     });
-    for (direction, id, title) in [
+    for (direction, case, title) in [
         (
             C2S,
-            "nhem.proxy.client_messages_valid",
+            "client_messages_valid",
             "Every client message matches its schema",
         ),
         (
             S2C,
-            "nhem.proxy.server_messages_valid",
+            "server_messages_valid",
             "Every server message matches its schema",
         ),
     ] {
+        let id = &id(case);
         let n = f.messages[direction];
         out.push(if !f.violations[direction].is_empty() {
             CaseResult::new(id, title, Outcome::Fail, f.violations[direction].clone())
@@ -384,7 +384,7 @@ fn verdicts(f: &Findings) -> Vec<CaseResult> {
     }
     let h = &f.forward_us[S2C];
     out.push(CaseResult::new(
-        "nhem.proxy.overhead",
+        &id("overhead"),
         "Time the proxy adds to server-to-client messages (arrival to forwarded)",
         Outcome::Informational,
         vec![Evidence::note(format!(

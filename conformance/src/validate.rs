@@ -1,12 +1,13 @@
 //! Offline validation: message files and JSONL transcripts against a profile's schemas.
 //!
 //! A `.json` file holds one message. A `.jsonl` file holds one per line, either the message
-//! itself or `{"direction": "c2s" | "s2c", "message": {...}}` (what `record` writes). The schema
-//! comes from the message's `type`; messages without one (HTTP form models) need `--kind`.
+//! itself or `{"direction": "c2s" | "s2c", "message": {...}}` (what `record` writes). The
+//! profile classifies each message (by `type`, or by direction and shape where the protocol has
+//! no `type`); messages it cannot classify (NHEM's HTTP form models) need `--kind`.
 
 use crate::outcome::{CaseResult, Evidence, Outcome};
-use protocol::nhem::{Channel, MessageKind};
 use protocol::schema::SchemaSet;
+use protocol::{Direction, Profile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -54,45 +55,87 @@ pub fn collect_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn direction_channel(direction: &str) -> Option<Channel> {
-    match direction {
-        "c2s" | "client" | "client_to_server" => Some(Channel::WsClient),
-        "s2c" | "server" | "server_to_client" => Some(Channel::WsServer),
-        _ => None,
+/// The kind of `message`: `kind` if given, else what the profile classifies it as in
+/// `direction` (or in either direction when the transcript does not say).
+fn kind_of(
+    profile: &dyn Profile,
+    message: &Value,
+    kind: Option<&str>,
+    direction: Option<Direction>,
+) -> Result<&'static str, (String, String, String)> {
+    if let Some(kind) = kind {
+        return profile
+            .kinds()
+            .iter()
+            .find(|k| k.name == kind)
+            .map(|k| k.name)
+            .ok_or_else(|| {
+                (
+                    "kind".into(),
+                    "kind".into(),
+                    format!("{} has no message kind {kind:?}", profile.name()),
+                )
+            });
     }
+    let directions = match direction {
+        Some(d) => vec![d],
+        None => vec![Direction::ClientToServer, Direction::ServerToClient],
+    };
+    let mut why = String::new();
+    for d in directions {
+        match profile.classify(d, message) {
+            Ok(kind) => return Ok(kind),
+            Err(e) => why = e.0,
+        }
+    }
+    // A `type` that names a kind is that kind (NHEM's HTTP bodies, or a message sent the
+    // wrong way, which the direction check then reports).
+    let named = message.get("type").and_then(Value::as_str);
+    if let Some(kind) = profile.kinds().iter().find(|k| Some(k.name) == named) {
+        return Ok(kind.name);
+    }
+    Err(match message.get("type") {
+        None => (
+            "required:type".into(),
+            "required".into(),
+            format!("no `type` member ({why}); pass --kind for messages without one"),
+        ),
+        Some(_) => ("enum:type".into(), "enum".into(), why),
+    })
 }
 
-/// Validates one message; `kind` overrides inference from `type`.
+/// Validates one message of the profile `schemas` belong to; `kind` overrides
+/// classification, `direction` (`c2s`/`s2c`) is checked against the kind's.
 pub fn check_message(
     schemas: &SchemaSet,
     message: &Value,
-    kind: Option<MessageKind>,
+    kind: Option<&str>,
     direction: Option<&str>,
 ) -> Vec<(String, String, String)> {
-    let kind = match kind {
-        Some(k) => k,
-        None => match message["type"].as_str() {
-            None => {
-                return vec![(
-                    "required:type".into(),
-                    "required".into(),
-                    "no `type` member; pass --kind for request models".into(),
-                )]
-            }
-            Some(name) => match MessageKind::from_type(name) {
-                Some(k) => k,
-                None => {
-                    return vec![(
-                        "enum:type".into(),
-                        "enum".into(),
-                        format!("unknown message type {name:?}"),
-                    )]
-                }
-            },
-        },
+    let Some(profile) = protocol::profile::find(schemas.profile()) else {
+        return vec![(
+            "profile".into(),
+            "profile".into(),
+            format!("no profile {:?}", schemas.profile()),
+        )];
+    };
+    let direction = match direction.map(|d| (d, Direction::from_name(d))) {
+        None => None,
+        Some((_, Some(d))) => Some(d),
+        Some((d, None)) => {
+            return vec![(
+                "direction".into(),
+                "direction".into(),
+                format!("unknown direction {d:?}; use c2s or s2c"),
+            )]
+        }
+    };
+    let kind = match kind_of(profile, message, kind, direction) {
+        Ok(kind) => kind,
+        Err(finding) => return vec![finding],
     };
     let mut found: Vec<(String, String, String)> = schemas
-        .violations(kind.name(), message)
+        .violations(kind, message)
         .unwrap_or_default()
         .into_iter()
         .map(|v| (v.rule.to_string(), v.keyword, v.message))
@@ -100,34 +143,24 @@ pub fn check_message(
     // `format` and `pattern` often both reject one timestamp: report the rule once.
     found.dedup_by(|a, b| a.0 == b.0);
     if let Some(direction) = direction {
-        match direction_channel(direction) {
-            Some(channel)
-                if channel != kind.channel()
-                    && !(kind == MessageKind::Error && channel == Channel::WsServer) =>
-            {
-                found.push((
-                    "direction".into(),
-                    "direction".into(),
-                    format!("a {} message travelling {direction}", kind.name()),
-                ));
-            }
-            None => found.push((
+        let travels = profile
+            .kinds()
+            .iter()
+            .find(|k| k.name == kind)
+            .and_then(|k| k.direction);
+        if travels != Some(direction) {
+            found.push((
                 "direction".into(),
                 "direction".into(),
-                format!("unknown direction {direction:?}; use c2s or s2c"),
-            )),
-            _ => {}
+                format!("a {kind} message travelling {}", direction.as_str()),
+            ));
         }
     }
     found
 }
 
 /// Validates one file; a file that cannot be read or parsed is itself a finding.
-pub fn check_file(
-    schemas: &SchemaSet,
-    file: &Path,
-    kind: Option<MessageKind>,
-) -> (usize, Vec<Finding>) {
+pub fn check_file(schemas: &SchemaSet, file: &Path, kind: Option<&str>) -> (usize, Vec<Finding>) {
     let finding = |line, rule: &str, keyword: &str, detail: String| Finding {
         file: file.to_owned(),
         line,

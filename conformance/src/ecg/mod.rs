@@ -10,6 +10,7 @@ use crate::cases::{
     all_valid, case, fail, in_registry_order, info, non_strict, pass, CaseInfo, Ctx,
 };
 use crate::outcome::{CaseResult, Evidence, Outcome};
+use crate::record::{RecordError, Transcript};
 use crate::wire::{Event, WsConn};
 use protocol::ecg::{STREAM_PATH, TOKEN_PARAM};
 use protocol::Profile;
@@ -53,6 +54,34 @@ impl crate::profiles::ProfileSuite for EcgSuite {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> crate::profiles::CasesFuture<'a> {
         Box::pin(run(ctx))
     }
+
+    fn record<'a>(
+        &'a self,
+        ws: &'a str,
+        secret: &'a str,
+        frames: usize,
+    ) -> crate::profiles::RecordFuture<'a> {
+        Box::pin(record(ws, secret, frames))
+    }
+}
+
+/// The recorded ECG session: `start_stream` as the seed's front end sends it, then `frames`
+/// frames (timestamps redacted; the synthetic points are the same in every run).
+pub async fn record(ws: &str, secret: &str, frames: usize) -> Result<Vec<Value>, RecordError> {
+    let url = stream_url_from(ws, Some(secret));
+    let mut conn = WsConn::connect(&url, CONNECT_WITHIN).await?;
+    let mut t = Transcript::new(&protocol::ecg::ECG);
+    let start = json!({"type": "start_stream", "user_id": "123"});
+    conn.send_json(&start).await;
+    t.sent(start);
+    for _ in 0..frames {
+        match conn.next_event(CONNECT_WITHIN).await {
+            Event::Json { value, .. } => t.got(value),
+            _ => return Err(RecordError::NoAnswer("send frames")),
+        }
+    }
+    conn.close().await;
+    Ok(t.lines)
 }
 
 /// How long a server may take to close a refused connection.
@@ -61,7 +90,11 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(5);
 
 /// The stream URL with `token` (`None`: no query at all).
 fn stream_url(ctx: &Ctx, token: Option<&str>) -> String {
-    let base = ctx.ws_url.trim_end_matches('/');
+    stream_url_from(&ctx.ws_url, token)
+}
+
+fn stream_url_from(ws: &str, token: Option<&str>) -> String {
+    let base = ws.trim_end_matches('/');
     let base = base.strip_suffix(STREAM_PATH).unwrap_or(base);
     match token {
         None => format!("{base}{STREAM_PATH}"),

@@ -7,6 +7,7 @@
 //! broken says so as `informational`, so one fault fails one case, not a cascade.
 
 mod http;
+pub mod record;
 mod ws_auth;
 mod ws_input;
 mod ws_stream;
@@ -93,6 +94,15 @@ impl crate::profiles::ProfileSuite for NhemSuite {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> crate::profiles::CasesFuture<'a> {
         Box::pin(run(ctx))
+    }
+
+    fn record<'a>(
+        &'a self,
+        ws: &'a str,
+        secret: &'a str,
+        frames: usize,
+    ) -> crate::profiles::RecordFuture<'a> {
+        Box::pin(record::record(ws, secret, frames))
     }
 }
 

@@ -1,9 +1,9 @@
 //! The proxy forwards and validates both directions; record writes stable, valid transcripts.
 
 use crate::support::SCHEMAS;
+use conformance::nhem::record::record;
 use conformance::outcome::{CaseResult, Outcome};
 use conformance::proxy::{run_on, ProxyConfig};
-use conformance::record::record;
 use conformance::validate::check_message;
 use conformance::wire::WsConn;
 use reference_server::faults::Fault;
