@@ -38,7 +38,7 @@ pub struct CaseInfo {
 pub fn title(id: &str) -> &'static str {
     crate::profiles::SUITES
         .iter()
-        .flat_map(|suite| suite.cases())
+        .flat_map(|suite| suite.cases().iter().chain(suite.probe_cases()))
         .find(|c| c.id == id)
         .map_or("(unregistered case)", |c| c.title)
 }

@@ -109,7 +109,10 @@ enum Mode {
     },
     /// Run a probe server that a third-party client connects to, and judge the client.
     Client {
-        /// Address to listen on, e.g. 127.0.0.1:30415 (point the client at ws://ADDR/).
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// Address to listen on, e.g. 127.0.0.1:30415 (point the client at ws://ADDR/; ECG
+        /// clients at ws://ADDR/ws/ecg/stream?token=…).
         #[arg(long)]
         listen: std::net::SocketAddr,
         /// How long to run; the probe stops by itself (at least 8 s for the full script).
@@ -117,9 +120,16 @@ enum Mode {
         duration: Duration,
         #[command(flatten)]
         auth: PasswordArg,
-        /// Frame rate of the probe's broadcast.
+        /// The token of profiles other than NHEM that the probe accepts (ECG default:
+        /// ecg-demo-token).
+        #[arg(long, env = "CONFORMANCE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// Frame rate of the NHEM probe's broadcast.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
         fps: u32,
+        /// Stream interval of other profiles' probes (ECG default: 160ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<Duration>,
         #[arg(long)]
         report: Option<PathBuf>,
     },
@@ -381,23 +391,32 @@ async fn main() -> ExitCode {
             )
         }
         Mode::Client {
+            profile,
             listen,
             duration,
             auth: PasswordArg { password },
+            secret,
             fps,
+            interval,
             report,
         } => {
-            let config = conformance::probe::ProbeConfig {
+            let suite = match profile.suite() {
+                Ok(suite) => suite,
+                Err(code) => return code,
+            };
+            let request = profiles::ProbeRequest {
                 listen,
                 duration,
-                password,
+                secret: secret_for(suite.profile(), secret, password),
                 fps,
+                interval,
             };
             eprintln!(
-                "probe listening on ws://{listen}/ for {}",
+                "{} probe listening on ws://{listen}/ for {}",
+                suite.profile().name(),
                 humantime::format_duration(duration)
             );
-            let cases = match conformance::probe::run(config).await {
+            let cases = match suite.probe(request).await {
                 Ok(cases) => cases,
                 Err(e) => return listen_error(listen, &e),
             };
@@ -408,7 +427,8 @@ async fn main() -> ExitCode {
                     started_at,
                     started.elapsed().as_secs_f64(),
                     cases,
-                ),
+                )
+                .for_profile(suite.profile().name()),
                 report.as_ref(),
             )
         }

@@ -14,13 +14,34 @@ pub type CasesFuture<'a> = Pin<Box<dyn Future<Output = Vec<CaseResult>> + Send +
 pub type RecordFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<Value>, RecordError>> + Send + 'a>>;
 
-/// A profile's server suite.
+/// What `client` mode was asked for; each profile's probe takes what it needs.
+#[derive(Debug, Clone)]
+pub struct ProbeRequest {
+    pub listen: std::net::SocketAddr,
+    pub duration: std::time::Duration,
+    /// The password or token the probe accepts.
+    pub secret: String,
+    /// NHEM's broadcast rate.
+    pub fps: u32,
+    /// Other profiles' stream interval (`None`: the profile's default).
+    pub interval: Option<std::time::Duration>,
+}
+
+/// What running a client probe yields (an error: the probe could not listen).
+pub type ProbeFuture<'a> =
+    Pin<Box<dyn Future<Output = std::io::Result<Vec<CaseResult>>> + Send + 'a>>;
+
+/// A profile's server suite, client probe and recorded session.
 pub trait ProfileSuite: Sync {
     fn profile(&self) -> &'static dyn protocol::Profile;
     /// Every case, in report order; ids start with the profile's name.
     fn cases(&self) -> &'static [CaseInfo];
     /// Runs every case against the subject of `ctx`.
     fn run<'a>(&'a self, ctx: &'a Ctx) -> CasesFuture<'a>;
+    /// The client probe's cases, in report order.
+    fn probe_cases(&self) -> &'static [CaseInfo];
+    /// Runs the client probe (`client` mode) until `request.duration` has passed.
+    fn probe(&self, request: ProbeRequest) -> ProbeFuture<'static>;
     /// Records the profile's scripted session with `frames` stream messages (`record` mode).
     fn record<'a>(&'a self, ws: &'a str, secret: &'a str, frames: usize) -> RecordFuture<'a>;
 }
@@ -51,7 +72,7 @@ mod tests {
         let mut all = Vec::new();
         for suite in SUITES {
             let prefix = format!("{}.", suite.profile().name());
-            for case in suite.cases() {
+            for case in suite.cases().iter().chain(suite.probe_cases()) {
                 assert!(case.id.starts_with(&prefix), "{} lacks {prefix}", case.id);
                 all.push(case.id);
             }

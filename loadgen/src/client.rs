@@ -186,6 +186,11 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         let mut last_arrival_us: Option<i64> = None;
         let mut early = false;
         loop {
+            // `timeout_at` polls the read first: a slow reader with a backlog would never see
+            // its deadline pass, so the end of the session is checked on its own.
+            if Instant::now() >= session_end {
+                break;
+            }
             let next = tokio::time::timeout_at(session_end.into(), ws.next()).await;
             let message = match next {
                 Err(_) => break,

@@ -17,6 +17,8 @@ use protocol::Profile;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+pub mod probe;
+
 macro_rules! cases {
     ($($id:literal => $title:literal,)+) => {
         /// Every case of the ECG suite, in report order.
@@ -53,6 +55,22 @@ impl crate::profiles::ProfileSuite for EcgSuite {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> crate::profiles::CasesFuture<'a> {
         Box::pin(run(ctx))
+    }
+
+    fn probe_cases(&self) -> &'static [CaseInfo] {
+        probe::CASES
+    }
+
+    fn probe(
+        &self,
+        request: crate::profiles::ProbeRequest,
+    ) -> crate::profiles::ProbeFuture<'static> {
+        Box::pin(probe::run(probe::EcgProbeConfig {
+            listen: request.listen,
+            duration: request.duration,
+            token: request.secret,
+            interval: request.interval.unwrap_or(protocol::ecg::DEFAULT_INTERVAL),
+        }))
     }
 
     fn record<'a>(

@@ -80,6 +80,14 @@ cases! {
     "nhem.http.error.schema" => "Every HTTP error body matches the error schema",
 }
 
+/// The client probe's cases (`crate::probe`), as the registry lists them.
+static PROBE_CASES: std::sync::LazyLock<Vec<CaseInfo>> = std::sync::LazyLock::new(|| {
+    crate::probe::CASE_IDS
+        .iter()
+        .map(|&(id, title)| CaseInfo { id, title })
+        .collect()
+});
+
 /// The NHEM suite, as the registry sees it.
 pub struct NhemSuite;
 
@@ -94,6 +102,22 @@ impl crate::profiles::ProfileSuite for NhemSuite {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> crate::profiles::CasesFuture<'a> {
         Box::pin(run(ctx))
+    }
+
+    fn probe_cases(&self) -> &'static [CaseInfo] {
+        &PROBE_CASES
+    }
+
+    fn probe(
+        &self,
+        request: crate::profiles::ProbeRequest,
+    ) -> crate::profiles::ProbeFuture<'static> {
+        Box::pin(crate::probe::run(crate::probe::ProbeConfig {
+            listen: request.listen,
+            duration: request.duration,
+            password: request.secret,
+            fps: request.fps,
+        }))
     }
 
     fn record<'a>(

@@ -182,7 +182,17 @@ async fn an_ecg_run_numbers_frames_by_timestamps_and_measures_jitter() {
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
     assert!(to_markdown(&r).starts_with("# ECG load report"));
 
+    // Slow readers with a backlog still stop at the end of the run and are counted.
+    config.scenario = Scenario::SlowConsumers;
+    config.clients = 4;
+    config.slow_delay = Duration::from_millis(300);
+    config.duration = Duration::from_secs(1);
+    let slow = run(config.clone()).await;
+    assert_eq!(slow.counters.connects, 4, "{:?}", slow.counters);
+    assert_eq!(slow.fairness.clients_measured, 4);
+
     // A wrong token: every connection is closed at once, and the report says so.
+    config.scenario = Scenario::Broadcast;
     config.secret = "wrong".into();
     config.clients = 3;
     config.duration = Duration::from_secs(1);
