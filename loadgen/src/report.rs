@@ -16,7 +16,7 @@ pub const METHOD: &str = "One-way latency = the client's wall-clock arrival time
 (its scheduled time on the server), in microseconds, on the same host's clock. Coordinated omission: a frame that \
 never arrived is recorded as if it had arrived with the next frame that did (arrival of that frame minus the lost \
 frame's own scheduled time), so loss and stalls raise the percentiles. `latency` includes those; \
-`latency_delivered` is delivered frames only. Loss is counted from gaps in frame_count (and, for clients whose \
+`latency_delivered` is delivered frames only. Loss is counted from gaps in the stream's sequence: frame_count, or for a profile without a counter (ECG) the scheduled timestamps one period apart (and, for clients whose \
 connection ended early, the frames they missed until the end).";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

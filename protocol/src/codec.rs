@@ -80,6 +80,16 @@ fn classify_serde_message(at: &Path, message: &str) -> Rule {
     }
 }
 
+/// Deserializes an optional member that, when present, must not be `null` (the schemas say
+/// "optional", not "nullable"): use with `#[serde(default, deserialize_with = "present")]`.
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Reads the `type` member that tagged messages carry.
 pub fn type_field(value: &Value) -> Result<&str, ParseError> {
     let Some(object) = value.as_object() else {

@@ -31,8 +31,12 @@ pub const TOKEN_PARAM: &str = "token";
 #[serde(deny_unknown_fields)]
 pub struct EcgFrame {
     pub points: Vec<f64>,
-    /// Optional in the schema: two of the seed's three examples lack it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Optional in the schema (two of the seed's three examples lack it), never `null`.
+    #[serde(
+        default,
+        deserialize_with = "crate::codec::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<Timestamp>,
 }
 

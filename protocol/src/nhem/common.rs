@@ -212,11 +212,4 @@ impl<T: Validate> Validate for Envelope<T> {
     }
 }
 
-/// Deserializes an optional member that, when present, must not be `null`.
-pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
+pub(crate) use crate::codec::present;

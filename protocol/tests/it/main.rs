@@ -1,6 +1,7 @@
 //! Integration tests of the `protocol` crate: one test binary (see STYLE.md), one module per
 //! concern.
 
+mod ecg;
 mod fixtures;
 mod profiles;
 mod properties;
