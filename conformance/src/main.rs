@@ -19,17 +19,12 @@ struct Cli {
     mode: Mode,
 }
 
-/// The password for `auth` (also from `NHEM_PASSWORD`; never printed by `--help`).
+/// NHEM's password for `auth` (also from `NHEM_PASSWORD`; never printed by `--help`).
 #[derive(clap::Args)]
 struct PasswordArg {
-    /// Password sent in `auth`.
-    #[arg(
-        long,
-        env = "NHEM_PASSWORD",
-        default_value = "31415",
-        hide_env_values = true
-    )]
-    password: String,
+    /// Password sent in `auth` (default: the profile's, NHEM 31415).
+    #[arg(long, env = "NHEM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
 }
 
 /// Which protocol a mode speaks.
@@ -175,14 +170,17 @@ fn schemas_of(profile: &dyn protocol::Profile) -> Arc<SchemaSet> {
     Arc::new(SchemaSet::load(profile).expect("the embedded schemas compile"))
 }
 
-/// The secret a profile's clients send: `--secret`, else NHEM's `--password`, else the
-/// profile's documented demo value.
-fn secret_for(profile: &dyn protocol::Profile, secret: Option<String>, password: String) -> String {
-    match (profile.name(), secret) {
-        (_, Some(secret)) => secret,
-        ("ecg", None) => "ecg-demo-token".into(),
-        (_, None) => password,
-    }
+/// The secret a profile's clients send: `--secret`, else `--password`, else the profile's
+/// default (the seed's or its documented demo value).
+fn secret_for(
+    profile: &dyn protocol::Profile,
+    secret: Option<String>,
+    password: Option<String>,
+) -> String {
+    secret
+        .or(password)
+        .or_else(|| profile.default_secret().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Whether a TCP connection to the host and port of `ws_url` opens within 5 s.

@@ -189,13 +189,14 @@ async fn main() -> ExitCode {
             };
             if scenario == Scenario::Polling && !load.has_polling() {
                 return usage_error(format!(
-                    "--scenario polling is NHEM's; {profile} has no HTTP stream"
+                    "--scenario polling polls an HTTP endpoint; {profile} has none (use the default scenario)"
                 ));
             }
             let ws = ws.unwrap_or_else(|| load.default_ws().to_owned());
             let secret = secret
                 .or(password)
-                .unwrap_or_else(|| load.default_secret().to_owned());
+                .or_else(|| load.profile().default_secret().map(str::to_owned))
+                .unwrap_or_default();
             if scenario == Scenario::Polling && http.is_none() {
                 return usage_error("--scenario polling needs --http http://HOST:PORT");
             }

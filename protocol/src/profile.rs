@@ -136,6 +136,9 @@ pub trait Profile: Sync + Send + std::fmt::Debug {
     /// Decodes `message` as `kind` with the typed Rust model: `Ok` exactly when the message is
     /// acceptable, else the named rule it breaks.
     fn decode(&self, kind: &str, message: Value) -> Result<(), ParseError>;
+    /// The password, token or key a reference server accepts by default (the seed's or a
+    /// documented demo value), which tools use when none is given.
+    fn default_secret(&self) -> Option<&'static str>;
     /// Every `error_code` its servers send (empty: the protocol has no error messages).
     fn error_codes(&self) -> &'static [&'static str];
     /// Members `record` replaces with placeholders.

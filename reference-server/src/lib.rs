@@ -137,13 +137,29 @@ pub async fn run(
     }
 }
 
+/// Binds, prepares and runs the NHEM server until `shutdown` (the binary's entry point).
+pub async fn serve(settings: Settings, shutdown: CancellationToken) -> Result<(), StartError> {
+    let listeners = Listeners::bind(&settings).await?;
+    let address = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (http, ws) = (address(&listeners.http), address(&listeners.ws));
+    let source = settings.source.as_ref().map_or_else(
+        || format!("synthetic camera (seed {})", settings.seed),
+        |p| p.display().to_string(),
+    );
+    let (fps, data_dir) = (settings.fps, settings.data_dir.display().to_string());
+    let (state, pipeline) = prepare(settings)?;
+    // The password is deliberately not logged.
+    tracing::info!(%http, %ws, fps, %source, %data_dir, "NHEM reference server listening: http://{http}  ws://{ws}/");
+    run(state, pipeline, listeners, shutdown).await;
+    Ok(())
+}
+
 /// A server running in the background, for tests and embedding.
 pub struct RunningServer {
     pub http_addr: SocketAddr,
     pub ws_addr: SocketAddr,
     pub state: Arc<AppState>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    background: core::Background,
 }
 
 impl RunningServer {
@@ -158,20 +174,19 @@ impl RunningServer {
             .local_addr()
             .expect("a bound listener has an address");
         let (state, pipeline) = prepare(settings)?;
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(state.clone(), pipeline, listeners, shutdown.clone()));
+        let shared = state.clone();
+        let background =
+            core::Background::spawn(|shutdown| run(shared, pipeline, listeners, shutdown));
         Ok(RunningServer {
             http_addr,
             ws_addr,
             state,
-            shutdown,
-            task,
+            background,
         })
     }
 
     /// Shuts down gracefully and waits until every task has ended.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.task.await;
+        self.background.stop().await;
     }
 }

@@ -3,8 +3,8 @@
 //! keeps working.
 
 use clap::{Parser, Subcommand};
-use reference_server::ecg::{self, EcgServer, EcgSettings};
-use reference_server::{prepare, run, Listeners, Settings};
+use reference_server::ecg::{self, EcgSettings};
+use reference_server::{serve, Settings};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -46,75 +46,33 @@ fn init_logging(log: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let stop = CancellationToken::new();
     match cli.profile {
-        None => serve_nhem(cli.nhem).await,
-        Some(ProfileCommand::Nhem(settings)) => serve_nhem(settings).await,
-        Some(ProfileCommand::Ecg(settings)) => serve_ecg(settings).await,
+        None => launch(&cli.nhem.log.clone(), &stop, serve(cli.nhem, stop.clone())).await,
+        Some(ProfileCommand::Nhem(s)) => {
+            launch(&s.log.clone(), &stop, serve(s, stop.clone())).await
+        }
+        Some(ProfileCommand::Ecg(s)) => {
+            launch(&s.log.clone(), &stop, ecg::serve(s, stop.clone())).await
+        }
     }
 }
 
-async fn serve_ecg(settings: EcgSettings) -> ExitCode {
-    init_logging(&settings.log);
-    let listener = match EcgServer::bind(&settings).await {
-        Ok(l) => l,
-        Err(e) => return fail(&e),
-    };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let source = settings.source.as_ref().map_or_else(
-        || format!("synthetic PQRST (seed {})", settings.seed),
-        |p| p.display().to_string(),
-    );
-    let (interval_ms, sample_rate) = (settings.interval_ms, settings.sample_rate);
-    let server = match EcgServer::prepare(settings) {
-        Ok(server) => server,
-        Err(e) => return fail(&e),
-    };
-    // The token is deliberately not logged.
-    tracing::info!(%addr, interval_ms, sample_rate, %source, "ECG reference server listening: ws://{addr}{}?token=…", protocol::ecg::STREAM_PATH);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    ecg::run(server, listener, shutdown).await;
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
-}
-
-async fn serve_nhem(settings: Settings) -> ExitCode {
-    init_logging(&settings.log);
-
-    let listeners = match Listeners::bind(&settings).await {
-        Ok(l) => l,
-        Err(e) => return fail(&e),
-    };
-    let http = listeners
-        .http
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let ws = listeners
-        .ws
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let source = settings.source.as_ref().map_or_else(
-        || format!("synthetic camera (seed {})", settings.seed),
-        |p| p.display().to_string(),
-    );
-    let (fps, data_dir) = (settings.fps, settings.data_dir.display().to_string());
-    let (state, pipeline) = match prepare(settings) {
-        Ok(prepared) => prepared,
-        Err(e) => return fail(&e),
-    };
-    // The password is deliberately not logged.
-    tracing::info!(%http, %ws, fps, %source, %data_dir, "NHEM reference server listening: http://{http}  ws://{ws}/");
-
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    run(state, pipeline, listeners, shutdown).await;
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
+/// Starts logging and the signal handler, then runs one profile's server until it stops.
+async fn launch<E: std::fmt::Display>(
+    log: &str,
+    stop: &CancellationToken,
+    server: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
+    init_logging(log);
+    tokio::spawn(stop_on_signal(stop.clone()));
+    match server.await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 fn fail(error: &dyn std::fmt::Display) -> ExitCode {

@@ -180,7 +180,7 @@ async fn session(
         return;
     }
     let t0 = tokio::time::Instant::now();
-    let t0_us = protocol::timestamp::unix_micros(protocol::Timestamp::now().as_str()).unwrap_or(0);
+    let t0_us = client_io::clock::now_us();
     let points = (250 * config.interval.as_millis() as u64 / 1000).max(1);
     let close_at = close_early.then(|| t0 + Duration::from_secs(1));
     let mut k: u64 = 1;

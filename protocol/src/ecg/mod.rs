@@ -201,6 +201,10 @@ impl Profile for Ecg {
         decode(kind, message).map(|_| ())
     }
 
+    fn default_secret(&self) -> Option<&'static str> {
+        Some("ecg-demo-token")
+    }
+
     fn error_codes(&self) -> &'static [&'static str] {
         &[]
     }

@@ -149,6 +149,10 @@ impl crate::profile::Profile for Nhem {
         decode(kind, message).map(|_| ())
     }
 
+    fn default_secret(&self) -> Option<&'static str> {
+        Some("31415")
+    }
+
     fn error_codes(&self) -> &'static [&'static str] {
         &ERROR_CODES
     }

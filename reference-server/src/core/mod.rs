@@ -162,6 +162,32 @@ pub async fn serve<F, Fut>(
     }
 }
 
+/// A server running in the background (tests and embedding): one cancellation token for its
+/// designed shutdown, one task to wait for.
+pub struct Background {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Spawns `run(shutdown)`.
+    pub fn spawn<F, Fut>(run: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(shutdown.clone()));
+        Background { shutdown, task }
+    }
+
+    /// Shuts down gracefully and waits until every task has ended.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
 /// Splits `stream` into the reader side handed to `session` (a [`Duplex`] for tungstenite and
 /// the channel to the writer) and a writer task, runs the session, then lets the writer drain.
 pub async fn with_writer<S, Fut>(

@@ -80,6 +80,28 @@ impl EcgServer {
     }
 }
 
+/// Binds, prepares and runs the ECG server until `shutdown` (the binary's entry point).
+pub async fn serve(
+    settings: EcgSettings,
+    shutdown: CancellationToken,
+) -> Result<(), EcgStartError> {
+    let listener = EcgServer::bind(&settings).await?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let source = settings.source.as_ref().map_or_else(
+        || format!("synthetic PQRST (seed {})", settings.seed),
+        |p| p.display().to_string(),
+    );
+    let (interval_ms, sample_rate) = (settings.interval_ms, settings.sample_rate);
+    let server = EcgServer::prepare(settings)?;
+    // The token is deliberately not logged.
+    tracing::info!(%addr, interval_ms, sample_rate, %source, "ECG reference server listening: ws://{addr}{}?token=…", protocol::ecg::STREAM_PATH);
+    run(server, listener, shutdown).await;
+    Ok(())
+}
+
 /// Serves `listener` until `shutdown`, then closes every stream with 1001.
 pub async fn run(server: Arc<EcgServer>, listener: TcpListener, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
@@ -107,8 +129,7 @@ pub async fn run(server: Arc<EcgServer>, listener: TcpListener, shutdown: Cancel
 pub struct RunningEcgServer {
     pub addr: SocketAddr,
     pub server: Arc<EcgServer>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    background: core::Background,
 }
 
 impl RunningEcgServer {
@@ -118,13 +139,12 @@ impl RunningEcgServer {
             .local_addr()
             .expect("a bound listener has an address");
         let server = EcgServer::prepare(settings)?;
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(server.clone(), listener, shutdown.clone()));
+        let shared = server.clone();
+        let background = core::Background::spawn(|shutdown| run(shared, listener, shutdown));
         Ok(RunningEcgServer {
             addr,
             server,
-            shutdown,
-            task,
+            background,
         })
     }
 
@@ -133,8 +153,8 @@ impl RunningEcgServer {
         format!("ws://{}", self.addr)
     }
 
+    /// Shuts down gracefully and waits until every task has ended.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.task.await;
+        self.background.stop().await;
     }
 }

@@ -87,7 +87,10 @@ fn stream_feed(server: &Arc<EcgServer>) -> PeriodicFeed {
     let period = server.settings.interval();
     let period_us = period.as_micros() as i64;
     let t0 = tokio::time::Instant::now();
-    let t0_us = protocol::timestamp::unix_micros(protocol::Timestamp::now().as_str()).unwrap_or(0);
+    // The wall-clock time of t0, for the scheduled timestamps t0 + k · period.
+    let t0_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
     let points = server.settings.points_per_frame();
     let server = server.clone();
     PeriodicFeed::new(t0, period, move |k| {

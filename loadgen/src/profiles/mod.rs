@@ -11,8 +11,6 @@ pub trait LoadProfile: Sync {
     fn profile(&self) -> &'static dyn Profile;
     /// The `--ws` default: the seed's address.
     fn default_ws(&self) -> &'static str;
-    /// The `--secret` default (password, token or key).
-    fn default_secret(&self) -> &'static str;
     /// The URL a client connects to, from the `--ws` base and the secret.
     fn connect_url(&self, ws: &str, secret: &str) -> String;
     /// The first message a client sends (`None`: nothing; the stream starts by itself).
@@ -32,61 +30,11 @@ pub trait LoadProfile: Sync {
     }
 }
 
-pub struct NhemLoad;
+mod ecg;
+mod nhem;
 
-impl LoadProfile for NhemLoad {
-    fn profile(&self) -> &'static dyn Profile {
-        &protocol::nhem::NHEM
-    }
-    fn default_ws(&self) -> &'static str {
-        "ws://127.0.0.1:30415/"
-    }
-    fn default_secret(&self) -> &'static str {
-        "31415"
-    }
-    fn connect_url(&self, ws: &str, _: &str) -> String {
-        ws.to_owned()
-    }
-    fn hello(&self, secret: &str) -> Option<String> {
-        Some(serde_json::json!({"type": "auth", "password": secret}).to_string())
-    }
-    fn stream_type(&self) -> Option<&'static str> {
-        Some("data")
-    }
-    fn has_polling(&self) -> bool {
-        true
-    }
-}
-
-pub struct EcgLoad;
-
-impl LoadProfile for EcgLoad {
-    fn profile(&self) -> &'static dyn Profile {
-        &protocol::ecg::ECG
-    }
-    fn default_ws(&self) -> &'static str {
-        "ws://127.0.0.1:5000"
-    }
-    fn default_secret(&self) -> &'static str {
-        "ecg-demo-token"
-    }
-    fn connect_url(&self, ws: &str, secret: &str) -> String {
-        let base = ws.trim_end_matches('/');
-        let base = base
-            .strip_suffix(protocol::ecg::STREAM_PATH)
-            .unwrap_or(base);
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair(protocol::ecg::TOKEN_PARAM, secret)
-            .finish();
-        format!("{base}{}?{query}", protocol::ecg::STREAM_PATH)
-    }
-    fn hello(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn stream_type(&self) -> Option<&'static str> {
-        None
-    }
-}
+pub use ecg::EcgLoad;
+pub use nhem::NhemLoad;
 
 /// Every profile loadgen drives; adding one is one line here.
 pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[&NhemLoad, &EcgLoad];
