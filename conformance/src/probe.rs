@@ -22,7 +22,7 @@ use protocol::nhem::{
     ErrorMessage, Pong, Rect, ServerMessage, StatusMessage, StatusReason,
 };
 use protocol::{ErrorCode, Timestamp};
-use reference_server::pipeline::{DetectionParams, Pipeline, SyntheticCamera};
+use reference_server::nhem::pipeline::{DetectionParams, Pipeline, SyntheticCamera};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -289,7 +289,10 @@ async fn session(
         match message {
             Some(ClientMessage::Auth(auth)) => {
                 let accepted = script != Script::RejectAuth
-                    && reference_server::auth::password_matches(&auth.password, &config.password);
+                    && reference_server::nhem::auth::password_matches(
+                        &auth.password,
+                        &config.password,
+                    );
                 let response = AuthResponse {
                     success: accepted,
                     message: if accepted {

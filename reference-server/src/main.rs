@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use reference_server::ecg::{self, EcgSettings};
-use reference_server::{serve, Settings};
+use reference_server::nhem::{self, Settings};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -48,9 +48,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let stop = CancellationToken::new();
     match cli.profile {
-        None => launch(&cli.nhem.log.clone(), &stop, serve(cli.nhem, stop.clone())).await,
+        None => {
+            launch(
+                &cli.nhem.log.clone(),
+                &stop,
+                nhem::serve(cli.nhem, stop.clone()),
+            )
+            .await
+        }
         Some(ProfileCommand::Nhem(s)) => {
-            launch(&s.log.clone(), &stop, serve(s, stop.clone())).await
+            launch(&s.log.clone(), &stop, nhem::serve(s, stop.clone())).await
         }
         Some(ProfileCommand::Ecg(s)) => {
             launch(&s.log.clone(), &stop, ecg::serve(s, stop.clone())).await

@@ -3,7 +3,7 @@
 
 use crate::support::{describe, ids_with, run_suite_against};
 use conformance::outcome::Outcome;
-use reference_server::faults::Fault;
+use reference_server::nhem::faults::Fault;
 
 async fn caught_by(fault: Fault, expected: &str) {
     let results = run_suite_against(&[fault]).await;

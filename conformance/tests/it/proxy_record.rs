@@ -6,8 +6,8 @@ use conformance::outcome::{CaseResult, Outcome};
 use conformance::proxy::{run_on, ProxyConfig};
 use conformance::validate::check_message;
 use conformance::wire::WsConn;
-use reference_server::faults::Fault;
-use reference_server::{RunningServer, Settings};
+use reference_server::nhem::faults::Fault;
+use reference_server::nhem::{RunningServer, Settings};
 use serde_json::json;
 use std::time::Duration;
 

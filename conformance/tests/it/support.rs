@@ -4,8 +4,8 @@ use conformance::cases::Ctx;
 use conformance::nhem as suite;
 use conformance::outcome::{CaseResult, Outcome};
 use protocol::schema::SchemaSet;
-use reference_server::faults::Fault;
-use reference_server::{RunningServer, Settings};
+use reference_server::nhem::faults::Fault;
+use reference_server::nhem::{RunningServer, Settings};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 

@@ -4,7 +4,7 @@ use loadgen::client::Scenario;
 use loadgen::report::{merge, to_html, to_markdown, LoadReport};
 use loadgen::run::{run, RunConfig};
 use loadgen::slo::{regressions, Slo};
-use reference_server::{RunningServer, Settings};
+use reference_server::nhem::{RunningServer, Settings};
 use std::time::Duration;
 
 async fn server() -> (RunningServer, tempfile::TempDir) {

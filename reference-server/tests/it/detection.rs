@@ -1,6 +1,6 @@
 //! Detection quality on recorded signals with ground truth: precision and recall ≥ 0.98.
 
-use reference_server::pipeline::{DetectionParams, PeakDetector, SignalFile};
+use reference_server::nhem::pipeline::{DetectionParams, PeakDetector, SignalFile};
 use std::path::PathBuf;
 
 /// Frames a detection may be off from the true peak and still count (±67 ms at 60 FPS).

@@ -1,8 +1,8 @@
 //! Configuration survives restarts, `kill -9`, and interrupted writes.
 
 use crate::support::{request, settings, TestServer};
-use reference_server::store::ConfigStore;
-use reference_server::RunningServer;
+use reference_server::nhem::store::ConfigStore;
+use reference_server::nhem::RunningServer;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -5,7 +5,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use protocol::nhem::MessageKind;
 use protocol::schema::SchemaSet;
-use reference_server::{RunningServer, Settings};
+use reference_server::nhem::{RunningServer, Settings};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::LazyLock;

@@ -1,9 +1,9 @@
 //! The REST API on hyper: routes of DESIGN.md, errors with stable codes and fitting statuses.
 
-use crate::api_error::ApiError;
-use crate::auth::password_matches;
-use crate::ratelimit::RateLimiter;
-use crate::state::AppState;
+use crate::nhem::api_error::ApiError;
+use crate::nhem::auth::password_matches;
+use crate::nhem::ratelimit::RateLimiter;
+use crate::nhem::state::AppState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;

@@ -3,10 +3,10 @@
 //! connections and owns the writer task, which writes the shared broadcast frames and applies
 //! the slow-consumer policy; this module only reads the client and answers it.
 
-use crate::auth::password_matches;
 use crate::core::{self, close, Connection, Duplex, Feed, Limits, Link, Out, Ws};
-use crate::faults::Fault;
-use crate::state::AppState;
+use crate::nhem::auth::password_matches;
+use crate::nhem::faults::Fault;
+use crate::nhem::state::AppState;
 use futures_util::{SinkExt, StreamExt};
 use protocol::nhem::{
     parse_client_message, AuthResponse, ClientMessage, ErrorMessage, Pong, ServerMessage,

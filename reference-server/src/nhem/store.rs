@@ -4,7 +4,7 @@
 //! `config.json`, and the directory is fsynced: after a crash at any point the file holds either
 //! the old or the new configuration in full, never a torn mix.
 
-use crate::pipeline::DetectionParams;
+use crate::nhem::pipeline::DetectionParams;
 use protocol::nhem::Rect;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};

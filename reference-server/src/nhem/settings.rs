@@ -95,7 +95,7 @@ pub struct Settings {
 
     /// Inject a protocol violation (for the conformance suite's self-test; repeatable).
     #[arg(long = "fault", value_enum, hide = true)]
-    pub faults: Vec<crate::faults::Fault>,
+    pub faults: Vec<crate::nhem::faults::Fault>,
 
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `reference_server=debug`.
     #[arg(long, env = "NHEM_LOG", default_value = "info")]
@@ -116,7 +116,7 @@ impl Settings {
         Duration::from_millis(self.auth_timeout_ms)
     }
 
-    pub fn has_fault(&self, fault: crate::faults::Fault) -> bool {
+    pub fn has_fault(&self, fault: crate::nhem::faults::Fault) -> bool {
         self.faults.contains(&fault)
     }
 

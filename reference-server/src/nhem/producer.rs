@@ -5,9 +5,9 @@
 //! timestamp, so a late tick shows up as latency at every receiver instead of hiding itself.
 //! Sleeping until an absolute deadline (not for a period) means lateness never accumulates.
 
-use crate::faults::{self, Fault};
-use crate::pipeline::Pipeline;
-use crate::state::{AppState, FrameRecord};
+use crate::nhem::faults::{self, Fault};
+use crate::nhem::pipeline::Pipeline;
+use crate::nhem::state::{AppState, FrameRecord};
 use protocol::nhem::{BroadcastFrame, DetectionStatus, EnhancedPeak, ServerMessage};
 use protocol::Timestamp;
 use std::sync::Arc;

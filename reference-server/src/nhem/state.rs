@@ -3,11 +3,11 @@
 //!
 //! Every change is validated, persisted, then announced to WebSocket clients as a `status`.
 
-use crate::api_error::ApiError;
-use crate::metrics::Metrics;
-use crate::pipeline::{DetectionParams, RoiSample};
-use crate::settings::Settings;
-use crate::store::{ConfigStore, PersistedConfig, StoreError};
+use crate::nhem::api_error::ApiError;
+use crate::nhem::metrics::Metrics;
+use crate::nhem::pipeline::{DetectionParams, RoiSample};
+use crate::nhem::settings::Settings;
+use crate::nhem::store::{ConfigStore, PersistedConfig, StoreError};
 use bytes::Bytes;
 use protocol::nhem::sanitize::{sanitize_input, InputType};
 use protocol::nhem::validate::validate_coordinates_in_frame;
