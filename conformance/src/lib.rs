@@ -1,16 +1,16 @@
 //! `conformance`: proves that a server or client speaks its protocol — ours or anyone's.
 //!
 //! It reaches its subject only over the wire (`wire`, the shared `client-io` crate). Each
-//! profile registers its server suite in `profiles` (NHEM in `nhem/`, ECG in `ecg/`); the
-//! modes are offline `validate` of files and transcripts, the live `server` suite, the client
-//! `probe`, the validating `proxy`, and `record` for redacted transcripts. Every mode produces a [`outcome::Report`] written as
-//! JSON, Markdown and JUnit XML (`report`).
+//! profile registers its suite, client probe and recorded session in `profiles` (NHEM in
+//! `nhem/`, ECG in `ecg/`). The modes are offline `validate` of files and transcripts, the live
+//! `server` suite, the client probe, the validating `proxy`, and `record` for redacted
+//! transcripts; every mode produces an [`outcome::Report`] written as JSON, Markdown and JUnit
+//! XML (`report`).
 
 pub mod cases;
 pub mod ecg;
 pub mod nhem;
 pub mod outcome;
-pub mod probe;
 pub mod profiles;
 pub mod proxy;
 pub mod record;

@@ -7,6 +7,7 @@
 //! broken says so as `informational`, so one fault fails one case, not a cascade.
 
 mod http;
+pub mod probe;
 pub mod record;
 mod ws_auth;
 mod ws_input;
@@ -82,7 +83,7 @@ cases! {
 
 /// The client probe's cases (`crate::probe`), as the registry lists them.
 static PROBE_CASES: std::sync::LazyLock<Vec<CaseInfo>> = std::sync::LazyLock::new(|| {
-    crate::probe::CASE_IDS
+    probe::CASE_IDS
         .iter()
         .map(|&(id, title)| CaseInfo { id, title })
         .collect()
@@ -112,7 +113,7 @@ impl crate::profiles::ProfileSuite for NhemSuite {
         &self,
         request: crate::profiles::ProbeRequest,
     ) -> crate::profiles::ProbeFuture<'static> {
-        Box::pin(crate::probe::run(crate::probe::ProbeConfig {
+        Box::pin(probe::run(probe::ProbeConfig {
             listen: request.listen,
             duration: request.duration,
             password: request.secret,
