@@ -242,10 +242,13 @@ async fn unknown_routes_methods_oversize_bodies_and_floods_are_refused() {
     let t = TestServer::start_with(|s| s.control_rate_per_s = 2.0).await;
     let (status, body) = t.get("/nope").await;
     assert_eq!((status, code(&body)), (404, "NOT_FOUND"));
-    let (status, headers, _) = raw_request(t.http(), "DELETE", "/roi", None).await;
-    assert_eq!(status, 405);
+    let reply = raw_request(t.http(), "DELETE", "/roi", None).await;
+    assert_eq!(reply.status, 405);
     assert_eq!(
-        headers.get("allow").map(|v| v.to_str().unwrap_or_default()),
+        reply
+            .headers
+            .get("allow")
+            .map(|v| v.to_str().unwrap_or_default()),
         Some("GET, POST")
     );
 
@@ -268,7 +271,7 @@ async fn unknown_routes_methods_oversize_bodies_and_floods_are_refused() {
     }
     assert_eq!((last.0, code(&last.1)), (429, "RATE_LIMITED"), "{}", last.1);
     assert!(last.1["retry_after"].as_f64().is_some_and(|s| s > 0.0));
-    let (_, headers, _) = raw_request(
+    let reply = raw_request(
         t.http(),
         "POST",
         "/control",
@@ -278,6 +281,6 @@ async fn unknown_routes_methods_oversize_bodies_and_floods_are_refused() {
         )),
     )
     .await;
-    assert!(headers.get("retry-after").is_some());
+    assert!(reply.headers.get("retry-after").is_some());
     t.stop().await;
 }

@@ -1,8 +1,6 @@
 //! A test server and clients whose every received message is checked against the schemas.
 
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use protocol::nhem::MessageKind;
 use protocol::schema::SchemaSet;
 use reference_server::nhem::{RunningServer, Settings};
@@ -112,67 +110,48 @@ impl TestServer {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection; returns the status and the JSON body
-/// (validated against its schema) or `Value::String` for non-JSON bodies.
+/// One HTTP/1.1 request; returns the status and the JSON body (validated against its schema)
+/// or `Value::String` for bodies that are not `application/json`.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: Option<(&str, Vec<u8>)>,
 ) -> (u16, Value) {
-    let (status, headers, bytes) = raw_request(addr, method, path, body).await;
-    let is_json = headers
+    let reply = raw_request(addr, method, path, body).await;
+    let is_json = reply
+        .headers
         .get("content-type")
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !is_json {
-        return (
-            status,
-            Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-        );
+        let text = match reply.body {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        return (reply.status, Value::String(text));
     }
-    let json: Value = serde_json::from_slice(&bytes).expect("JSON body");
+    assert!(
+        reply.is_json,
+        "{path}: an application/json body that is not JSON"
+    );
     if path != "/openapi.json" {
-        checked(json.clone());
+        checked(reply.body.clone());
     }
-    (status, json)
+    (reply.status, reply.body)
 }
 
+/// One request through the tools' HTTP client (`client-io`), with status and headers.
 pub async fn raw_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: Option<(&str, Vec<u8>)>,
-) -> (u16, hyper::HeaderMap, Bytes) {
-    let stream = TcpStream::connect(addr).await.expect("connect to HTTP");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("HTTP handshake");
-    tokio::spawn(conn);
-    let mut builder = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    let payload = match body {
-        Some((content_type, bytes)) => {
-            builder = builder.header("content-type", content_type);
-            bytes
-        }
-        None => Vec::new(),
-    };
-    let req = builder
-        .body(Full::new(Bytes::from(payload)))
-        .expect("request builds");
-    let response = sender.send_request(req).await.expect("HTTP response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
+) -> client_io::HttpReply {
+    client_io::HttpClient::new(&format!("http://{addr}"))
+        .expect("a loopback address is a valid base URL")
+        .request(method, path, body)
         .await
-        .expect("body")
-        .to_bytes();
-    (status, headers, bytes)
+        .expect("HTTP response")
 }
 
 pub struct WsClient {
