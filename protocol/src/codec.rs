@@ -20,7 +20,10 @@ pub trait Validate {
 /// Largest message a peer may send when no other limit is given (64 KiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// Parses bytes as JSON, refusing payloads over `max_bytes` before looking at them.
+/// Parses bytes as JSON, refusing payloads over `max_bytes` before looking at them, and any
+/// object that names a member twice: serde_json keeps the last one, so
+/// `{"password":"wrong","password":"31415"}` would otherwise authenticate, while a form body
+/// takes the first. A duplicate is a `VALIDATION_ERROR` on rule `semantic:<member>`.
 pub fn parse_json(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
     if bytes.len() > max_bytes {
         return Err(ParseError::new(
@@ -31,8 +34,90 @@ pub fn parse_json(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
             ),
         ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ParseError::new(ErrorCode::InvalidJson, format!("not valid JSON: {e}")))
+    serde_json::from_slice::<UniqueKeys>(bytes)
+        .map(|unique| unique.0)
+        .map_err(|e| match (e.classify(), duplicate_member(&e)) {
+            (serde_json::error::Category::Data, Some(member)) => ParseError::invalid(
+                Path::root().key(&member).rule(RuleKind::Semantic),
+                format!("member {member:?} appears more than once; send each member once"),
+            ),
+            _ => ParseError::new(ErrorCode::InvalidJson, format!("not valid JSON: {e}")),
+        })
+}
+
+const DUPLICATE: &str = "duplicate member ";
+
+/// The member named by a duplicate-member error of [`UniqueKeys`].
+fn duplicate_member(error: &serde_json::Error) -> Option<String> {
+    let text = error.to_string();
+    let rest = text.strip_prefix(DUPLICATE)?;
+    let end = rest.rfind(" at line ").unwrap_or(rest.len());
+    serde_json::from_str(&rest[..end]).ok()
+}
+
+/// A JSON value in which no object names a member twice, at any depth.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let UniqueKeys(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                let quoted = Value::String(key).to_string();
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{quoted}")));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// Deserializes `value` into `T` and validates it; errors name the rule and path at fault.
@@ -193,6 +278,30 @@ mod tests {
     fn oversize_payloads_are_refused_before_parsing() {
         let err = parse_json(b"{\"a\": 1}", 4).expect_err("too large");
         assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    }
+
+    #[test]
+    fn duplicate_members_are_refused_at_any_depth() {
+        let err = parse_json(
+            br#"{"type":"auth","password":"wrong","password":"31415"}"#,
+            1024,
+        )
+        .expect_err("duplicate");
+        assert_eq!(err.code, ErrorCode::ValidationError);
+        assert_eq!(
+            err.rule.map(|r| r.to_string()).as_deref(),
+            Some("semantic:password")
+        );
+        let nested = parse_json(br#"{"a":[{"b\"c":1,"b\"c":2}]}"#, 1024).expect_err("nested");
+        assert_eq!(
+            nested.rule.map(|r| r.to_string()).as_deref(),
+            Some("semantic:b\"c")
+        );
+        let fine = parse_json(br#"{"a":{"x":1},"b":{"x":[1.5,null,true,"s"]}}"#, 1024);
+        assert_eq!(
+            fine.expect("distinct at each level"),
+            serde_json::json!({"a":{"x":1},"b":{"x":[1.5,null,true,"s"]}})
+        );
     }
 
     #[test]

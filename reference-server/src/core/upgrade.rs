@@ -5,7 +5,7 @@
 //! profile route by path and query and answer anything else with a real HTTP status.
 
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest request head accepted (headers of browsers and client libraries fit easily).
@@ -19,6 +19,62 @@ pub struct RequestHead {
     pub query: Option<String>,
     /// `Upgrade: websocket` is present.
     pub is_websocket: bool,
+    /// `Sec-WebSocket-Key` is present and not empty.
+    pub has_key: bool,
+    /// `Sec-WebSocket-Version`, if sent.
+    pub version: Option<String>,
+}
+
+/// An HTTP answer instead of an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: &'static str,
+    pub body: String,
+    /// Extra response headers, e.g. `Sec-WebSocket-Version: 13` with 426.
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Refusal {
+    pub fn new(status: u16, reason: &'static str, body: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            reason,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl RequestHead {
+    /// What RFC 6455 §4.2.1 asks of an opening handshake: GET, `Upgrade: websocket`, a
+    /// `Sec-WebSocket-Key`, and version 13 (else 426 naming the version this server speaks).
+    pub fn check_upgrade(&self) -> Result<(), Refusal> {
+        if self.method != "GET" || !self.is_websocket {
+            return Err(Refusal::new(
+                400,
+                "Bad Request",
+                "this endpoint speaks WebSocket only (GET with Upgrade: websocket)\n",
+            ));
+        }
+        if !self.has_key {
+            return Err(Refusal::new(
+                400,
+                "Bad Request",
+                "a WebSocket upgrade needs a Sec-WebSocket-Key header\n",
+            ));
+        }
+        if self.version.as_deref().map(str::trim) != Some("13") {
+            let mut refusal = Refusal::new(
+                426,
+                "Upgrade Required",
+                "this server speaks WebSocket version 13 (Sec-WebSocket-Version: 13)\n",
+            );
+            refusal.headers.push(("Sec-WebSocket-Version", "13"));
+            return Err(refusal);
+        }
+        Ok(())
+    }
 }
 
 impl RequestHead {
@@ -35,8 +91,10 @@ impl RequestHead {
 pub enum HeadError {
     /// The peer closed or the read failed.
     Gone,
-    /// Not HTTP, or a head over [`MAX_HEAD_BYTES`]: answer 400.
+    /// Not HTTP: answer 400.
     Malformed,
+    /// A head over [`MAX_HEAD_BYTES`]: answer 431.
+    TooLarge,
     /// Nothing complete arrived in time.
     TimedOut,
 }
@@ -59,7 +117,10 @@ pub async fn peek_head(stream: &TcpStream, within: Duration) -> Result<RequestHe
                     // head a moment to arrive instead of spinning.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                _ => return Err(HeadError::Malformed),
+                Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+                    return Err(HeadError::TooLarge)
+                }
+                Err(_) => return Err(HeadError::Malformed),
             }
         }
     };
@@ -74,28 +135,93 @@ fn head_of(request: &httparse::Request<'_, '_>) -> RequestHead {
         Some((path, query)) => (path, Some(query.to_owned())),
         None => (target, None),
     };
-    let is_websocket = request.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case("upgrade")
-            && std::str::from_utf8(h.value)
-                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
-    });
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
     RequestHead {
         method: request.method.unwrap_or_default().to_owned(),
         path: path.to_owned(),
         query,
-        is_websocket,
+        is_websocket: header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
+        has_key: header("sec-websocket-key").is_some_and(|v| !v.is_empty()),
+        version: header("sec-websocket-version").map(str::to_owned),
     }
 }
 
-/// Answers with a small plain-text HTTP response and closes.
-pub async fn reply(mut stream: TcpStream, status: u16, reason: &str, body: &str) {
+/// Reads the head of what should be a WebSocket upgrade. `route` judges the path and query
+/// first (e.g. 404 for an unknown path), then RFC 6455's rules apply. Anything refused gets
+/// its HTTP answer here and `None` comes back; otherwise the untouched stream and its head.
+pub async fn accept_head(
+    stream: TcpStream,
+    within: Duration,
+    route: impl FnOnce(&RequestHead) -> Result<(), Refusal>,
+) -> Option<(TcpStream, RequestHead)> {
+    let head = match peek_head(&stream, within).await {
+        Ok(head) => head,
+        Err(e) => {
+            if let Some(refusal) = refusal_for(&e) {
+                refuse(stream, &refusal).await;
+            }
+            return None;
+        }
+    };
+    match route(&head).and_then(|()| head.check_upgrade()) {
+        Ok(()) => Some((stream, head)),
+        Err(refusal) => {
+            refuse(stream, &refusal).await;
+            None
+        }
+    }
+}
+
+/// The HTTP answer to a head that could not be read, if one is owed (`None`: the peer left or
+/// timed out).
+pub fn refusal_for(error: &HeadError) -> Option<Refusal> {
+    match error {
+        HeadError::Malformed => Some(Refusal::new(400, "Bad Request", "not an HTTP request\n")),
+        HeadError::TooLarge => Some(Refusal::new(
+            431,
+            "Request Header Fields Too Large",
+            format!("request headers are limited to {MAX_HEAD_BYTES} bytes and 64 fields\n"),
+        )),
+        HeadError::Gone | HeadError::TimedOut => None,
+    }
+}
+
+/// Sends `refusal` as a plain-text HTTP response and closes.
+pub async fn refuse(mut stream: TcpStream, refusal: &Refusal) {
+    let Refusal {
+        status,
+        reason,
+        body,
+        headers,
+    } = refusal;
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
+        // Closing with unread bytes (the rest of an oversize head) would send a reset that can
+        // destroy the answer before the client reads it: drain a little first.
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 1 << 20 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
     })
     .await;
 }

@@ -2,7 +2,7 @@
 //! writer a per-connection stream and read (and drop) whatever the client sends.
 
 use super::{EcgFault, EcgServer};
-use crate::core::upgrade::{self, HeadError};
+use crate::core::upgrade::{self, Refusal, RequestHead};
 use crate::core::{self, Connection, Feed, Limits, Out, PeriodicFeed, Ws};
 use futures_util::{SinkExt, StreamExt};
 use protocol::ecg::{STREAM_PATH, TOKEN_PARAM};
@@ -32,23 +32,18 @@ pub async fn run(
         id,
         over_capacity,
     } = connection;
-    let head = match upgrade::peek_head(&stream, HANDSHAKE_TIMEOUT).await {
-        Ok(head) => head,
-        Err(HeadError::Malformed) => {
-            return upgrade::reply(stream, 400, "Bad Request", "not an HTTP request\n").await
+    let route = |head: &RequestHead| {
+        if head.path == STREAM_PATH {
+            return Ok(());
         }
-        Err(_) => return,
-    };
-    if head.path != STREAM_PATH {
         let body = format!(
             "no such endpoint; the ECG stream is ws://HOST:PORT{STREAM_PATH}?token=TOKEN\n"
         );
-        return upgrade::reply(stream, 404, "Not Found", &body).await;
-    }
-    if !head.is_websocket {
-        let body = "this endpoint speaks WebSocket only (send Upgrade: websocket)\n";
-        return upgrade::reply(stream, 400, "Bad Request", body).await;
-    }
+        Err(Refusal::new(404, "Not Found", body))
+    };
+    let Some((stream, head)) = upgrade::accept_head(stream, HANDSHAKE_TIMEOUT, route).await else {
+        return;
+    };
     let token = head.query_param(TOKEN_PARAM).unwrap_or_default();
     let authorized = !token.is_empty()
         && (token_matches(&token, &server.settings.token)

@@ -129,7 +129,10 @@ impl Http {
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> HttpResult {
         self.state.metrics.http_requests_total.fetch_add(1, Relaxed);
         let path = req.uri().path().to_owned();
-        let query = query_pairs(req.uri().query());
+        let query = match query_pairs(req.uri().query()) {
+            Ok(query) => query,
+            Err(e) => return error_response(&e),
+        };
         let result = match (req.method().clone(), path.as_str()) {
             (Method::GET, "/health") => Ok(ok(HttpResponse::Health(Envelope::ok(Health {
                 status: HealthState::Ok,
@@ -331,14 +334,24 @@ fn raw(body: Bytes, content_type: &'static str) -> HttpResult {
     response
 }
 
-fn query_pairs(query: Option<&str>) -> HashMap<String, String> {
+/// URL-encoded fields (a query or a form body). A field named twice is refused: which of
+/// the two values counts would otherwise depend on the parser (JSON bodies are refused the
+/// same way by `protocol::codec::parse_json`).
+fn query_pairs(query: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
     let mut pairs = HashMap::new();
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        pairs
-            .entry(k.into_owned())
-            .or_insert_with(|| v.into_owned());
+        if pairs.contains_key(k.as_ref()) {
+            let message = format!("field {k:?} appears more than once; send each field once");
+            return Err(ApiError::invalid(
+                &k,
+                Value::Null,
+                "each field once",
+                message,
+            ));
+        }
+        pairs.insert(k.into_owned(), v.into_owned());
     }
-    pairs
+    Ok(pairs)
 }
 
 /// Reads form fields from `application/x-www-form-urlencoded` (the seed's clients) or a JSON
@@ -391,7 +404,7 @@ async fn read_form(
             "multipart bodies are not supported; send the fields URL-encoded (URLSearchParams in JavaScript)",
         ));
     }
-    Ok(query_pairs(Some(&String::from_utf8_lossy(&bytes))))
+    query_pairs(Some(&String::from_utf8_lossy(&bytes)))
 }
 
 const INDEX: &str = "NHEM reference server. Routes: GET /health, /status, /data/realtime?count=N, /config, /roi, /metrics, /openapi.json; POST /control, /config, /roi (form fields, password required). WebSocket on the socket port.\n";

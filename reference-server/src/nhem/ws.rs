@@ -3,7 +3,7 @@
 //! connections and owns the writer task, which writes the shared broadcast frames and applies
 //! the slow-consumer policy; this module only reads the client and answers it.
 
-use crate::core::{self, close, Connection, Duplex, Feed, Limits, Link, Out, Ws};
+use crate::core::{self, close, upgrade, Connection, Duplex, Feed, Limits, Link, Out, Ws};
 use crate::nhem::auth::password_matches;
 use crate::nhem::faults::Fault;
 use crate::nhem::state::AppState;
@@ -69,6 +69,14 @@ async fn connection_task(
         id,
         over_capacity,
     } = connection;
+    // The request head first, so that what is not a proper upgrade gets an HTTP answer
+    // (RFC 6455 §4.2.1: 400, or 426 with the version) instead of a dropped connection. NHEM
+    // serves every path.
+    let Some((stream, _)) =
+        upgrade::accept_head(stream, state.settings.auth_timeout(), |_| Ok(())).await
+    else {
+        return;
+    };
     let metrics = state.metrics.stream.clone();
     core::with_writer(
         stream,

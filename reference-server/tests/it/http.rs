@@ -284,3 +284,48 @@ async fn unknown_routes_methods_oversize_bodies_and_floods_are_refused() {
     assert!(reply.headers.get("retry-after").is_some());
     t.stop().await;
 }
+
+/// A form field named twice is refused: the first used to count, the JSON body's last.
+#[tokio::test]
+async fn a_field_named_twice_is_refused_in_forms_queries_and_json() {
+    let t = TestServer::start().await;
+    let (status, body) = t
+        .post_form(
+            "/control",
+            &[
+                ("command", "pause_detection"),
+                ("password", "31415"),
+                ("password", "wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{body}"
+    );
+    let (status, body) = t.get("/data/realtime?count=1&count=2").await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{body}"
+    );
+    let (status, body) = request(
+        t.http(),
+        "POST",
+        "/control",
+        Some((
+            "application/json",
+            br#"{"command":"pause_detection","password":"wrong","password":"31415"}"#.to_vec(),
+        )),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{body}"
+    );
+    // Nothing was paused by any of them.
+    assert_eq!(t.get("/status").await.1["data"]["status"], "running");
+    t.stop().await;
+}

@@ -6,4 +6,5 @@ mod detection;
 mod http;
 mod persistence;
 mod support;
+mod upgrade;
 mod ws;

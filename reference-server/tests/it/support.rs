@@ -231,3 +231,19 @@ impl WsClient {
         }
     }
 }
+
+/// Sends `request` as raw bytes and returns everything the server answers until it closes
+/// (or 3 s pass): for requests no client library would send.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("request written");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// An upgrade request for `path` with `extra` header lines (each ending in CRLF).
+pub fn upgrade_request(path: &str, extra: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{extra}\r\n").into_bytes()
+}

@@ -181,3 +181,23 @@ async fn connections_over_the_limit_are_refused() {
     assert_eq!(second.close_code().await, Some(1013));
     t.stop().await;
 }
+
+/// serde_json keeps the last of two equal members, so a wrong password followed by the right
+/// one used to authenticate. Every client message with a member named twice is refused.
+#[tokio::test]
+async fn a_member_named_twice_is_refused_not_last_wins() {
+    let t = TestServer::start().await;
+    let mut client = t.ws().await;
+    client
+        .send_text(r#"{"type":"auth","password":"wrong","password":"31415"}"#)
+        .await;
+    let error = client.next_json().await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["error_code"], "VALIDATION_ERROR", "{error}");
+    // Still unauthenticated: a proper auth is needed and works.
+    client
+        .send_json(json!({"type": "auth", "password": "31415"}))
+        .await;
+    assert_eq!(client.next_of("auth_response").await["success"], true);
+    t.stop().await;
+}
