@@ -405,7 +405,7 @@ async fn main() -> ExitCode {
             let request = profiles::ProbeRequest {
                 listen,
                 duration,
-                secret: secret_for(suite.profile(), secret, password),
+                secret: secret_for(suite.profile(), secret, password).into(),
                 fps,
                 interval,
             };

@@ -20,7 +20,7 @@ pub struct ProbeRequest {
     pub listen: std::net::SocketAddr,
     pub duration: std::time::Duration,
     /// The password or token the probe accepts.
-    pub secret: String,
+    pub secret: protocol::Secret,
     /// NHEM's broadcast rate.
     pub fps: u32,
     /// Other profiles' stream interval (`None`: the profile's default).

@@ -21,8 +21,8 @@ pub enum Scenario {
     Polling,
 }
 
-/// What all clients share.
-#[derive(Debug, Clone)]
+/// What all clients share (no `Debug`: the URL and the first message carry the secret).
+#[derive(Clone)]
 pub struct Target {
     /// The URL each WebSocket client connects to (path and query included).
     pub ws_url: String,
@@ -268,7 +268,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                         Arrival::Late => {
                             local.counters.received += 1;
                             local.counters.out_of_order += 1;
-                            local.counters.lost = local.counters.lost.saturating_sub(1);
+                            local.counters.recovered += 1;
                         }
                     }
                 }

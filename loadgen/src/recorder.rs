@@ -34,7 +34,12 @@ pub struct Interval {
 )]
 pub struct Counters {
     pub received: u64,
+    /// Frames counted missing when a later one arrived (gross: see `recovered`).
     pub lost: u64,
+    /// Frames counted in `lost` that arrived late after all. Kept apart because a client
+    /// flushes its counters in batches: the late frame may come after its loss was flushed.
+    #[serde(default)]
+    pub recovered: u64,
     pub duplicated: u64,
     pub out_of_order: u64,
     pub connects: u64,
@@ -48,6 +53,7 @@ impl std::ops::AddAssign<&Counters> for Counters {
     fn add_assign(&mut self, other: &Counters) {
         self.received += other.received;
         self.lost += other.lost;
+        self.recovered += other.recovered;
         self.duplicated += other.duplicated;
         self.out_of_order += other.out_of_order;
         self.connects += other.connects;

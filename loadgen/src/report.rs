@@ -172,16 +172,19 @@ fn assemble(
     generators: Vec<GeneratorHealth>,
 ) -> LoadReport {
     counters.lost += info.tail_lost;
-    let expected = counters.received + counters.lost;
+    // Net loss: a late frame was counted lost first and recovered later, maybe in another
+    // flushed batch; both counters stay gross so merged reports subtract exactly once.
+    let lost = counters.lost.saturating_sub(counters.recovered);
+    let expected = counters.received + lost;
     let active_seconds = info.duration_s.max(1e-9);
     let frames = FrameSummary {
         expected,
         received: counters.received,
-        lost: counters.lost,
+        lost,
         duplicated: counters.duplicated,
         out_of_order: counters.out_of_order,
         loss_percent: if expected > 0 {
-            counters.lost as f64 * 100.0 / expected as f64
+            lost as f64 * 100.0 / expected as f64
         } else {
             0.0
         },
@@ -547,29 +550,50 @@ pub fn to_html(r: &LoadReport) -> String {
     )
 }
 
+/// A histogram of µs as HdrHistogram's percentile-distribution text (values in ms): the
+/// `TotalCount` column is cumulative and the footer carries mean, deviation, max, total and
+/// bucket geometry, so HdrHistogram's own plotters read it.
+pub fn percentile_distribution(h: &hdrhistogram::Histogram<u64>) -> String {
+    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    let mut total = 0u64;
+    for v in h.iter_quantiles(1) {
+        total += v.count_since_last_iteration();
+        let q = v.quantile_iterated_to();
+        let inverse = if q < 1.0 {
+            format!("{:.2}", 1.0 / (1.0 - q))
+        } else {
+            "inf".into()
+        };
+        let _ = writeln!(
+            out,
+            "{:12.3} {:14.12} {:10} {:>14}",
+            v.value_iterated_to() as f64 / 1000.0,
+            q,
+            total,
+            inverse
+        );
+    }
+    let sub_buckets = (2 * 10u64.pow(u32::from(h.sigfig()))).next_power_of_two();
+    let _ = writeln!(
+        out,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]",
+        h.mean() / 1000.0,
+        h.stdev() / 1000.0,
+        h.max() as f64 / 1000.0,
+        h.len(),
+        h.buckets(),
+        sub_buckets
+    );
+    out
+}
+
 /// Writes report.json, report.md, report.html and latency.hgrm (a percentile distribution
 /// in HdrHistogram's text format) into `dir`.
 pub fn write_all(r: &LoadReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let mut hgrm = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
-    if let Ok(h) = histo::decode(&r.histograms.latency) {
-        for v in h.iter_quantiles(1) {
-            let q = v.quantile_iterated_to();
-            let inverse = if q < 1.0 {
-                format!("{:.2}", 1.0 / (1.0 - q))
-            } else {
-                "inf".into()
-            };
-            let _ = writeln!(
-                hgrm,
-                "{:12.3} {:14.12} {:10} {:>14}",
-                v.value_iterated_to() as f64 / 1000.0,
-                q,
-                v.count_since_last_iteration(),
-                inverse
-            );
-        }
-    }
+    let hgrm = histo::decode(&r.histograms.latency)
+        .map(|h| percentile_distribution(&h))
+        .unwrap_or_default();
     let files = [
         (
             "report.json",
@@ -601,4 +625,81 @@ pub fn read(path: &Path) -> Result<LoadReport, String> {
         ));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::{Counters, Recorder};
+
+    fn info() -> RunInfo {
+        RunInfo {
+            started_at: "2026-01-01T00:00:00Z".into(),
+            target: "ws://test".into(),
+            profile: "nhem".into(),
+            scenario: "broadcast".into(),
+            clients: 1,
+            shard: None,
+            duration_s: 1.0,
+            expected_fps: 60.0,
+            tail_lost: 0,
+        }
+    }
+
+    #[test]
+    fn hgrm_counts_are_cumulative_and_the_footer_totals_them() {
+        let mut h = histo::new_us();
+        for us in [100, 200, 200, 300, 5_000, 5_000, 5_000, 90_000] {
+            histo::record(&mut h, us);
+        }
+        let text = percentile_distribution(&h);
+        let counts: Vec<u64> = text
+            .lines()
+            .filter(|l| {
+                !l.is_empty() && !l.starts_with('#') && !l.trim_start().starts_with("Value")
+            })
+            .map(|l| {
+                l.split_whitespace()
+                    .nth(2)
+                    .expect("TotalCount")
+                    .parse()
+                    .expect("a count")
+            })
+            .collect();
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{text}");
+        assert_eq!(counts.last(), Some(&8), "{text}");
+        assert!(text.contains("Total count    =            8]"), "{text}");
+        assert!(text.contains("SubBuckets     =         2048]"), "{text}");
+    }
+
+    /// Frame 2 is counted lost when 3 arrives, the batch is flushed, then 2 arrives late: it
+    /// is neither lost nor counted twice, in the report and after a merge.
+    #[test]
+    fn a_late_frame_after_a_flush_is_not_lost() {
+        let recorder = Recorder::default();
+        let mut first = Counters {
+            received: 2,
+            lost: 1,
+            ..Counters::default()
+        };
+        recorder.flush(&mut Vec::new(), &mut first);
+        let mut late = Counters {
+            received: 1,
+            out_of_order: 1,
+            recovered: 1,
+            ..Counters::default()
+        };
+        recorder.flush(&mut Vec::new(), &mut late);
+        let report = build(info(), &recorder.lock(), GeneratorHealth::default());
+        assert_eq!(
+            (
+                report.frames.received,
+                report.frames.lost,
+                report.frames.expected
+            ),
+            (3, 0, 3)
+        );
+        let merged = merge(&[report.clone(), report]).expect("merges");
+        assert_eq!((merged.frames.lost, merged.frames.expected), (0, 6));
+    }
 }

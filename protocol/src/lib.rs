@@ -12,9 +12,11 @@ pub mod nhem;
 pub mod profile;
 pub mod rule;
 pub mod schema;
+pub mod secret;
 pub mod timestamp;
 
 pub use error::{ErrorCode, ParseError};
 pub use profile::{Direction, Profile};
 pub use rule::{Rule, RuleKind};
+pub use secret::Secret;
 pub use timestamp::Timestamp;

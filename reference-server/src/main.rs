@@ -32,14 +32,29 @@ enum ProfileCommand {
     Ecg(EcgSettings),
 }
 
+/// Logging at the level `--log` asks for, except that the WebSocket library never logs below
+/// INFO: at DEBUG and TRACE it prints whole frames (`Received message {"type":"auth",
+/// "password":…}`) and hex dumps, and no log level may print a password or token.
 fn init_logging(log: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_new(log).unwrap_or_else(|e| {
         eprintln!("warning: invalid --log filter {log:?} ({e}); using \"info\"");
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
+    let no_frames = tracing_subscriber::filter::filter_fn(|meta| {
+        let frames = meta.target().starts_with("tungstenite")
+            || meta.target().starts_with("tokio_tungstenite");
+        !frames || *meta.level() <= tracing::Level::INFO
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_filter(filter)
+                .with_filter(no_frames),
+        )
         .init();
 }
 

@@ -54,7 +54,7 @@ pub struct EcgProbeConfig {
     pub listen: SocketAddr,
     pub duration: Duration,
     /// The token the probe accepts.
-    pub token: String,
+    pub token: protocol::Secret,
     pub interval: Duration,
 }
 
@@ -159,7 +159,7 @@ async fn session(
         return;
     };
     let token = head.query_param(TOKEN_PARAM);
-    let authorized = token.as_deref() == Some(config.token.as_str());
+    let authorized = token.as_deref() == Some(config.token.expose());
     record(log, slot, |s| {
         s.path = head.path.clone();
         s.token = token.clone();

@@ -74,7 +74,7 @@ pub const CASE_IDS: [(&str, &str); 9] = [
 pub struct ProbeConfig {
     pub listen: SocketAddr,
     pub duration: Duration,
-    pub password: String,
+    pub password: protocol::Secret,
     pub fps: u32,
 }
 
@@ -291,7 +291,7 @@ async fn session(
                 let accepted = script != Script::RejectAuth
                     && reference_server::nhem::auth::password_matches(
                         &auth.password,
-                        &config.password,
+                        config.password.expose(),
                     );
                 let response = AuthResponse {
                     success: accepted,

@@ -46,7 +46,7 @@ pub struct EcgServer {
 
 impl EcgServer {
     pub fn prepare(settings: EcgSettings) -> Result<Arc<Self>, EcgStartError> {
-        if settings.token.is_empty() || settings.token.chars().count() > 256 {
+        if settings.token.expose().is_empty() || settings.token.expose().chars().count() > 256 {
             return Err(EcgStartError::Token);
         }
         let points = settings.points_per_frame();

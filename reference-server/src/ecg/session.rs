@@ -46,7 +46,7 @@ pub async fn run(
     };
     let token = head.query_param(TOKEN_PARAM).unwrap_or_default();
     let authorized = !token.is_empty()
-        && (token_matches(&token, &server.settings.token)
+        && (token_matches(&token, server.settings.token.expose())
             || server.settings.has_fault(EcgFault::AcceptWrongToken));
     let metrics = server.metrics.clone();
     let config = core::ws_config(server.settings.max_message_bytes);

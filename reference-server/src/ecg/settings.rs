@@ -23,7 +23,7 @@ pub struct EcgSettings {
         default_value = "ecg-demo-token",
         hide_env_values = true
     )]
-    pub token: String,
+    pub token: protocol::Secret,
 
     /// Milliseconds between frames of a connection (the seed's `time.sleep(0.16)`).
     #[arg(long, env = "ECG_INTERVAL_MS", default_value_t = 160, value_parser = clap::value_parser!(u64).range(1..=60_000))]

@@ -236,7 +236,7 @@ impl Http {
                     )
                     .with_details("password", Value::Null, "required"))
                 }
-                Some(p) if !password_matches(p, &self.state.settings.password) => {
+                Some(p) if !password_matches(p, self.state.settings.password.expose()) => {
                     // Never echo the password back: it may be a near miss of the real one.
                     return Err(ApiError::new(ErrorCode::AuthFailed, "wrong password")
                         .with_details("password", "<redacted>", "must match the server password"));

@@ -79,7 +79,7 @@ impl Listeners {
 
 /// Builds the shared state and the pipeline from the settings.
 pub fn prepare(settings: Settings) -> Result<(Arc<AppState>, Pipeline), StartError> {
-    if settings.password.is_empty() || settings.password.chars().count() > 256 {
+    if settings.password.expose().is_empty() || settings.password.expose().chars().count() > 256 {
         return Err(StartError::Password);
     }
     let source: Box<dyn FrameSource> = match &settings.source {
@@ -139,8 +139,9 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> Result<()
     let listeners = Listeners::bind(&settings).await?;
     let address = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (http, ws) = (address(&listeners.http), address(&listeners.ws));
+    // Not the seed: its default equals the default password.
     let source = settings.source.as_ref().map_or_else(
-        || format!("synthetic camera (seed {})", settings.seed),
+        || "synthetic camera".to_owned(),
         |p| p.display().to_string(),
     );
     let (fps, data_dir) = (settings.fps, settings.data_dir.display().to_string());

@@ -33,7 +33,7 @@ pub struct Settings {
         hide_default_value = true,
         hide_env_values = true
     )]
-    pub password: String,
+    pub password: protocol::Secret,
 
     /// Broadcast frame rate (frames per second, 1–240).
     #[arg(long, env = "NHEM_FPS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]

@@ -191,7 +191,7 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
         };
         match parse_client_message(bytes.as_bytes(), state.settings.max_message_bytes) {
             Ok(ClientMessage::Auth(auth))
-                if password_matches(&auth.password, &state.settings.password)
+                if password_matches(&auth.password, state.settings.password.expose())
                     || state.settings.has_fault(Fault::AcceptWrongPassword) =>
             {
                 // Counted before the initial status, so that status includes this client.

@@ -5,6 +5,7 @@ mod broadcast;
 mod detection;
 mod http;
 mod persistence;
+mod secrets;
 mod support;
 mod upgrade;
 mod ws;
