@@ -12,7 +12,7 @@ pub mod outgoing;
 pub mod upgrade;
 pub mod writer;
 
-pub use writer::{Duplex, Feed, Link, Out, PeriodicFeed};
+pub use writer::{Duplex, Feed, Link, Out, PeriodicFeed, MAX_QUEUED_REPLY_BYTES};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -59,6 +59,10 @@ pub struct StreamMetrics {
     pub frames_sent_total: AtomicU64,
     pub frames_skipped_total: AtomicU64,
     pub slow_client_disconnects_total: AtomicU64,
+    /// Connections closed for leaving more than `MAX_QUEUED_REPLY_BYTES` of replies unread.
+    pub reply_overflows_total: AtomicU64,
+    /// The most reply bytes any connection has had waiting for its writer.
+    pub reply_queue_high_water_bytes: AtomicU64,
     /// Frames skipped by each connected client that has skipped any (by connection id).
     skipped_by_client: Mutex<BTreeMap<u64, u64>>,
 }
@@ -203,6 +207,7 @@ pub async fn with_writer<S, Fut>(
     let (read, write) = stream.into_split();
     let (out, out_rx) = mpsc::unbounded_channel();
     let link = Link::default();
+    let duplex = Duplex::new(read, out.clone(), link.clone(), metrics.clone());
     let writer = tokio::spawn(writer::run(
         write,
         out_rx,
@@ -211,7 +216,7 @@ pub async fn with_writer<S, Fut>(
         budget,
         link.clone(),
     ));
-    session(Duplex::new(read, out.clone()), out, link).await;
+    session(duplex, out, link).await;
     // The session has dropped its ends of the channel: the writer drains what is left and ends.
     let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
 }

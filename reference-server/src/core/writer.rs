@@ -15,7 +15,7 @@ use super::StreamMetrics;
 use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -107,15 +107,32 @@ impl Feed {
     }
 }
 
+/// Most reply bytes (answers, pongs, errors) a connection may have waiting for its writer.
+/// A client that floods requests and never reads reaches it once its socket buffers are full;
+/// it is then closed (1008) instead of growing the server by the size of its flood.
+pub const MAX_QUEUED_REPLY_BYTES: usize = 256 * 1024;
+
 /// The socket as tungstenite sees it: reads come from the read half, writes go to the writer.
 pub struct Duplex {
     read: OwnedReadHalf,
     out: mpsc::UnboundedSender<Out>,
+    link: Link,
+    metrics: Arc<StreamMetrics>,
 }
 
 impl Duplex {
-    pub fn new(read: OwnedReadHalf, out: mpsc::UnboundedSender<Out>) -> Self {
-        Duplex { read, out }
+    pub fn new(
+        read: OwnedReadHalf,
+        out: mpsc::UnboundedSender<Out>,
+        link: Link,
+        metrics: Arc<StreamMetrics>,
+    ) -> Self {
+        Duplex {
+            read,
+            out,
+            link,
+            metrics,
+        }
     }
 }
 
@@ -125,18 +142,31 @@ impl AsyncRead for Duplex {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+        let this = self.get_mut();
+        // Over the reply bound the client is read no further: the session sees the end of
+        // its input in whatever state it is (also before auth) and ends.
+        if this.link.overflow.is_cancelled() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.read).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Duplex {
-    // Replies are bounded by what the client sends; a client that floods without reading is
-    // dropped by the writer's time budget, which ends this channel with it.
     fn poll_write(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let queued = self.link.queued_bytes.fetch_add(buf.len(), Relaxed) + buf.len();
+        if queued > MAX_QUEUED_REPLY_BYTES {
+            self.link.queued_bytes.fetch_sub(buf.len(), Relaxed);
+            self.link.overflow.cancel();
+            return Poll::Ready(Err(io::Error::other("too many unread replies")));
+        }
+        self.metrics
+            .reply_queue_high_water_bytes
+            .fetch_max(queued as u64, Relaxed);
         match self.out.send(Out::Bytes(Bytes::copy_from_slice(buf))) {
             Ok(()) => Poll::Ready(Ok(buf.len())),
             Err(_) => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
@@ -159,6 +189,11 @@ pub struct Link {
     pub closing: Arc<AtomicBool>,
     /// Cancelled by the writer when it gives up (slow client, write error): the reader stops.
     pub writer_done: CancellationToken,
+    /// Reply bytes handed to the writer and not yet written.
+    pub queued_bytes: Arc<AtomicUsize>,
+    /// Cancelled when the reader goes over [`MAX_QUEUED_REPLY_BYTES`]: the reader stops
+    /// reading, the writer drops the queued replies and closes with 1008.
+    pub overflow: CancellationToken,
 }
 
 /// Frames sent, added to the shared counter in batches: one atomic add per frame per client
@@ -189,18 +224,41 @@ impl Drop for SentCount<'_> {
     }
 }
 
+/// How a write into the socket ended, when it did not complete.
+#[derive(Debug, PartialEq)]
+enum WriteEnd {
+    /// Blocked longer than the slow-client budget: the frame may be half written.
+    TimedOut,
+    /// The connection is gone.
+    Gone,
+    /// The reply bound was crossed while this write was blocked, and it did not finish within
+    /// [`CLOSE_GRACE`] after that: the frame may be half written.
+    Overflowed,
+}
+
+/// How long a close frame (or the frame before it) may take to reach a client being closed.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Writes `bytes`, arming the slow-client timer only when the write cannot finish at once.
-/// `Err(true)`: timed out; `Err(false)`: the connection is gone.
-async fn write(socket: &mut OwnedWriteHalf, bytes: &[u8], budget: Duration) -> Result<(), bool> {
+/// An `overflow` during a blocked write cuts the wait to [`CLOSE_GRACE`].
+async fn write(
+    socket: &mut OwnedWriteHalf,
+    bytes: &[u8],
+    budget: Duration,
+    overflow: &CancellationToken,
+) -> Result<(), WriteEnd> {
     let write = socket.write_all(bytes);
     tokio::pin!(write);
     let result = match futures_util::poll!(&mut write) {
         Poll::Ready(result) => result,
-        Poll::Pending => tokio::time::timeout(budget, write)
-            .await
-            .map_err(|_| true)?,
+        Poll::Pending => tokio::select! {
+            timed = tokio::time::timeout(budget, &mut write) => timed.map_err(|_| WriteEnd::TimedOut)?,
+            () = overflow.cancelled() => tokio::time::timeout(CLOSE_GRACE, write)
+                .await
+                .map_err(|_| WriteEnd::Overflowed)?,
+        },
     };
-    result.map_err(|_| false)
+    result.map_err(|_| WriteEnd::Gone)
 }
 
 /// A close frame (unmasked, server to client) with `code` and `reason`.
@@ -236,15 +294,20 @@ pub async fn run(
     };
     let mut frames: Option<Feed> = None;
     let mut behind_since: Option<Instant> = None;
+    // A write that ended half way: no frame (not even a close) can follow it.
+    let mut frame_cut = false;
     loop {
         tokio::select! {
             biased;
+            // The replies still queued are dropped: the client is closed for not reading them.
+            () = link.overflow.cancelled() => break,
             frame = next_frame(&mut frames), if frames.is_some() && !link.closing.load(Relaxed) => match frame {
                 Ok(bytes) => {
-                    match write(&mut socket, &bytes, budget).await {
+                    match write(&mut socket, &bytes, budget, &link.overflow).await {
                         Ok(()) => sent.add_one(),
-                        Err(timed_out) => {
-                            if timed_out {
+                        Err(end) => {
+                            frame_cut = end != WriteEnd::Gone;
+                            if end == WriteEnd::TimedOut {
                                 metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                                 tracing::info!(id, "dropping a client that blocked a send for {} ms", budget.as_millis());
                             }
@@ -262,7 +325,7 @@ pub async fn run(
                     if since.elapsed() > budget {
                         metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                         tracing::info!(id, "closing a client that stayed behind for {} ms", budget.as_millis());
-                        let _ = write(&mut socket, &close_frame(1008, "slow consumer: fell too far behind"), Duration::from_secs(1)).await;
+                        let _ = write(&mut socket, &close_frame(1008, "slow consumer: fell too far behind"), CLOSE_GRACE, &CancellationToken::new()).await;
                         break;
                     }
                 }
@@ -272,14 +335,28 @@ pub async fn run(
                 None => break,
                 Some(Out::Subscribe(rx)) => frames = Some(rx),
                 Some(Out::Bytes(bytes)) => {
-                    if let Err(timed_out) = write(&mut socket, &bytes, budget).await {
-                        if timed_out {
+                    let written = write(&mut socket, &bytes, budget, &link.overflow).await;
+                    link.queued_bytes.fetch_sub(bytes.len(), Relaxed);
+                    if let Err(end) = written {
+                        frame_cut = end != WriteEnd::Gone;
+                        if end == WriteEnd::TimedOut {
                             metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                         }
                         break;
                     }
                 }
             },
+        }
+    }
+    if link.overflow.is_cancelled() {
+        metrics.reply_overflows_total.fetch_add(1, Relaxed);
+        tracing::info!(
+            id,
+            "closing a client with {MAX_QUEUED_REPLY_BYTES} bytes of unread replies"
+        );
+        if !frame_cut {
+            let frame = close_frame(1008, "too many unread replies");
+            let _ = write(&mut socket, &frame, CLOSE_GRACE, &CancellationToken::new()).await;
         }
     }
     link.writer_done.cancel();

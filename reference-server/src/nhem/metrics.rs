@@ -103,6 +103,18 @@ impl Metrics {
             get(&self.stream.slow_client_disconnects_total),
         );
         metric(
+            "nhem_reply_overflows_total",
+            "counter",
+            "Clients closed (1008) for leaving too many replies unread.",
+            get(&self.stream.reply_overflows_total),
+        );
+        metric(
+            "nhem_reply_queue_high_water_bytes",
+            "gauge",
+            "The most reply bytes any connection has had waiting to be written.",
+            get(&self.stream.reply_queue_high_water_bytes),
+        );
+        metric(
             "nhem_ticks_dropped_total",
             "counter",
             "Ticks skipped because the producer fell over a second behind.",
