@@ -16,6 +16,7 @@ pub enum ErrorCode {
     AuthTimeout,
     RateLimited,
     PayloadTooLarge,
+    RequestTimeout,
     NotFound,
     MethodNotAllowed,
     InvalidCommand,
@@ -26,7 +27,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidJson,
         ErrorCode::UnknownMessageType,
         ErrorCode::ValidationError,
@@ -35,6 +36,7 @@ impl ErrorCode {
         ErrorCode::AuthTimeout,
         ErrorCode::RateLimited,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::InvalidCommand,
@@ -55,6 +57,7 @@ impl ErrorCode {
             ErrorCode::AuthTimeout => "AUTH_TIMEOUT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::InvalidCommand => "INVALID_COMMAND",
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::AuthRequired | ErrorCode::AuthFailed | ErrorCode::AuthTimeout => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,

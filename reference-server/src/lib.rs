@@ -7,5 +7,6 @@
 //! `ecg` (a 160 ms stream per connection). `main.rs` only parses flags and picks the profile.
 
 pub mod core;
+pub mod defaults;
 pub mod ecg;
 pub mod nhem;

@@ -48,7 +48,7 @@ fn direction_of(channel: Channel) -> Option<Direction> {
 }
 
 /// The wire strings of [`crate::ErrorCode::ALL`] (a test keeps the two lists equal).
-static ERROR_CODES: [&str; 15] = [
+static ERROR_CODES: [&str; 16] = [
     "INVALID_JSON",
     "UNKNOWN_MESSAGE_TYPE",
     "VALIDATION_ERROR",
@@ -57,6 +57,7 @@ static ERROR_CODES: [&str; 15] = [
     "AUTH_TIMEOUT",
     "RATE_LIMITED",
     "PAYLOAD_TOO_LARGE",
+    "REQUEST_TIMEOUT",
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "INVALID_COMMAND",

@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -53,12 +54,44 @@ pub async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
 }
 
+/// The close code RFC 6455 §7.4.1 names for a read error, with a reason for the client;
+/// `None` for errors that are not the client's message (the connection is already gone).
+pub fn close_code_for(error: &WsError) -> Option<(CloseCode, String)> {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match error {
+        WsError::Capacity(_) => Some((CloseCode::Size, "message too large".into())),
+        WsError::Utf8(_) => Some((
+            CloseCode::Invalid,
+            "a text message is not valid UTF-8".into(),
+        )),
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::SendAfterClosing
+            | ProtocolError::ReceivedAfterClosing,
+        ) => None,
+        WsError::Protocol(violation) => Some((CloseCode::Protocol, violation.to_string())),
+        _ => None,
+    }
+}
+
+/// Ends a connection whose read failed: with the close frame the error calls for, if any
+/// (1009 too large, 1007 invalid UTF-8, 1002 any other protocol violation).
+pub async fn fail(ws: &mut Ws, error: &WsError) {
+    if let Some((code, reason)) = close_code_for(error) {
+        // A close reason is at most 123 bytes; tungstenite's messages are ASCII.
+        let reason: String = reason.chars().take(120).collect();
+        close(ws, code, &reason).await;
+    }
+}
+
 /// Counters of the stream side, shared by every connection of a server.
 #[derive(Debug, Default)]
 pub struct StreamMetrics {
     pub frames_sent_total: AtomicU64,
     pub frames_skipped_total: AtomicU64,
     pub slow_client_disconnects_total: AtomicU64,
+    /// RFC 6455 pings sent to streaming clients (see `Limits::ping_interval`).
+    pub pings_sent_total: AtomicU64,
     /// Connections closed for leaving more than `MAX_QUEUED_REPLY_BYTES` of replies unread.
     pub reply_overflows_total: AtomicU64,
     /// The most reply bytes any connection has had waiting for its writer.
@@ -95,14 +128,28 @@ impl StreamMetrics {
     }
 }
 
+/// `SO_SNDBUF` of every WebSocket connection unless set otherwise: 16 KiB (32 KiB once Linux
+/// doubles it) instead of the kernel's self-tuning buffer, which grows to megabytes per
+/// connection. It bounds what a stalled client holds on the server's side; the client's own
+/// receive buffer can still grow, which is why a stalled client is found by [`Limits::ping_interval`].
+pub const DEFAULT_SOCKET_SEND_BUFFER: usize = 16 * 1024;
+
+/// How often a streaming client is sent an RFC 6455 ping unless set otherwise.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The limits the accept loop and the writer apply.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
     /// `SO_SNDBUF` for each accepted socket; 0 keeps the kernel's default.
     pub socket_send_buffer: usize,
-    /// How long a client may stay behind its stream or block a write.
+    /// How long a client may stay behind its stream, block a write, or take to answer a ping.
     pub slow_client_budget: Duration,
+    /// A streaming client is pinged this often (at most once per budget) and must answer
+    /// within the slow-client budget.
+    /// Its kernel can accept frames for minutes after it stopped reading (a receive buffer
+    /// that grew to 400 KB was seen on loopback), so only the missing pong tells. Zero: never.
+    pub ping_interval: Duration,
 }
 
 /// One accepted TCP connection, not yet upgraded.
@@ -198,7 +245,7 @@ pub async fn with_writer<S, Fut>(
     stream: TcpStream,
     id: u64,
     metrics: Arc<StreamMetrics>,
-    budget: Duration,
+    limits: Limits,
     session: S,
 ) where
     S: FnOnce(Duplex, mpsc::UnboundedSender<Out>, Link) -> Fut,
@@ -213,7 +260,10 @@ pub async fn with_writer<S, Fut>(
         out_rx,
         id,
         metrics,
-        budget,
+        writer::Policy {
+            budget: limits.slow_client_budget,
+            ping_interval: limits.ping_interval,
+        },
         link.clone(),
     ));
     session(duplex, out, link).await;

@@ -11,6 +11,9 @@ use tokio::net::TcpStream;
 /// Largest request head accepted (headers of browsers and client libraries fit easily).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 
+/// Most header fields a request head may have (HTTP and upgrades alike).
+pub const MAX_HEADER_FIELDS: usize = 64;
+
 /// What the client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
@@ -108,7 +111,7 @@ pub async fn peek_head(stream: &TcpStream, within: Duration) -> Result<RequestHe
             if n == 0 {
                 return Err(HeadError::Gone);
             }
-            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
             let mut request = httparse::Request::new(&mut headers);
             match request.parse(&buf[..n]) {
                 Ok(httparse::Status::Complete(_)) => return Ok(head_of(&request)),
@@ -187,7 +190,7 @@ pub fn refusal_for(error: &HeadError) -> Option<Refusal> {
         HeadError::TooLarge => Some(Refusal::new(
             431,
             "Request Header Fields Too Large",
-            format!("request headers are limited to {MAX_HEAD_BYTES} bytes and 64 fields\n"),
+            format!("request headers are limited to {MAX_HEAD_BYTES} bytes and {MAX_HEADER_FIELDS} fields\n"),
         )),
         HeadError::Gone | HeadError::TimedOut => None,
     }

@@ -15,7 +15,7 @@ use super::StreamMetrics;
 use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -191,6 +191,8 @@ pub struct Link {
     pub writer_done: CancellationToken,
     /// Reply bytes handed to the writer and not yet written.
     pub queued_bytes: Arc<AtomicUsize>,
+    /// Pongs the reader has received (the writer's pings are answered by them).
+    pub pongs: Arc<AtomicU64>,
     /// Cancelled when the reader goes over [`MAX_QUEUED_REPLY_BYTES`]: the reader stops
     /// reading, the writer drops the queued replies and closes with 1008.
     pub overflow: CancellationToken,
@@ -223,6 +225,74 @@ impl Drop for SentCount<'_> {
         self.flush();
     }
 }
+
+impl Link {
+    /// Called by the session for every pong it reads.
+    pub fn pong_received(&self) {
+        self.pongs.fetch_add(1, Relaxed);
+    }
+}
+
+/// How the writer treats a client that does not keep up.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long a client may stay behind, block a write or take to answer a ping.
+    pub budget: Duration,
+    /// How often a streaming client is pinged (zero: never).
+    pub ping_interval: Duration,
+}
+
+/// RFC 6455 pings to a streaming client, and whether it answered: the only sign that a client
+/// whose kernel still accepts frames has stopped reading them.
+struct Keepalive {
+    policy: Policy,
+    pongs: Arc<AtomicU64>,
+    /// When to act next: send a ping, or check that it was answered.
+    next: Instant,
+    /// The pong count when the unanswered ping was sent, and when it was sent.
+    awaiting: Option<(u64, Instant)>,
+}
+
+enum KeepaliveStep {
+    Ping,
+    Wait,
+    Unanswered,
+}
+
+impl Keepalive {
+    fn new(policy: Policy, pongs: Arc<AtomicU64>) -> Self {
+        Keepalive {
+            policy,
+            pongs,
+            next: Instant::now() + policy.ping_interval,
+            awaiting: None,
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.policy.ping_interval.is_zero()
+    }
+
+    /// What is due at `self.next`, and when the step after it is.
+    fn step(&mut self) -> KeepaliveStep {
+        let now = Instant::now();
+        match self.awaiting.take() {
+            None => {
+                self.awaiting = Some((self.pongs.load(Relaxed), now));
+                self.next = now + self.policy.budget;
+                KeepaliveStep::Ping
+            }
+            Some((before, _)) if self.pongs.load(Relaxed) == before => KeepaliveStep::Unanswered,
+            Some((_, sent)) => {
+                self.next = (sent + self.policy.ping_interval).max(now);
+                KeepaliveStep::Wait
+            }
+        }
+    }
+}
+
+/// A ping frame (unmasked, server to client) with an empty payload.
+const PING_FRAME: [u8; 2] = [0x89, 0x00];
 
 /// How a write into the socket ended, when it did not complete.
 #[derive(Debug, PartialEq)]
@@ -284,9 +354,11 @@ pub async fn run(
     mut out: mpsc::UnboundedReceiver<Out>,
     id: u64,
     metrics: Arc<StreamMetrics>,
-    budget: Duration,
+    policy: Policy,
     link: Link,
 ) {
+    let budget = policy.budget;
+    let mut keepalive = Keepalive::new(policy, link.pongs.clone());
     let metrics = &*metrics;
     let mut sent = SentCount {
         pending: 0,
@@ -301,6 +373,27 @@ pub async fn run(
             biased;
             // The replies still queued are dropped: the client is closed for not reading them.
             () = link.overflow.cancelled() => break,
+            () = tokio::time::sleep_until(keepalive.next.into()), if frames.is_some() && keepalive.enabled() => {
+                match keepalive.step() {
+                    KeepaliveStep::Ping => {
+                        metrics.pings_sent_total.fetch_add(1, Relaxed);
+                        if let Err(end) = write(&mut socket, &PING_FRAME, budget, &link.overflow).await {
+                            frame_cut = end != WriteEnd::Gone;
+                            if end == WriteEnd::TimedOut {
+                                metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                            }
+                            break;
+                        }
+                    }
+                    KeepaliveStep::Wait => {}
+                    KeepaliveStep::Unanswered => {
+                        metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
+                        tracing::info!(id, "closing a client that left a ping unanswered for {} ms", budget.as_millis());
+                        let _ = write(&mut socket, &close_frame(1008, "slow consumer: ping not answered"), CLOSE_GRACE, &CancellationToken::new()).await;
+                        break;
+                    }
+                }
+            }
             frame = next_frame(&mut frames), if frames.is_some() && !link.closing.load(Relaxed) => match frame {
                 Ok(bytes) => {
                     match write(&mut socket, &bytes, budget, &link.overflow).await {

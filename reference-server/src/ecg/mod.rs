@@ -76,6 +76,7 @@ impl EcgServer {
             max_connections: self.settings.max_connections,
             socket_send_buffer: self.settings.socket_send_buffer,
             slow_client_budget: Duration::from_millis(self.settings.slow_client_ms),
+            ping_interval: Duration::from_millis(self.settings.ping_interval_ms),
         }
     }
 }

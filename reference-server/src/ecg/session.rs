@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 /// How long a client may take to send its upgrade request.
@@ -54,7 +54,7 @@ pub async fn run(
         stream,
         id,
         metrics,
-        limits.slow_client_budget,
+        limits,
         |socket, out, link| async move {
             let handshake = tokio_tungstenite::accept_async_with_config(socket, Some(config));
             let mut ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
@@ -140,14 +140,11 @@ async fn read_loop(
                     }
                 }
                 Some(Ok(Message::Close(_))) => link.closing.store(true, Relaxed),
+                Some(Ok(Message::Pong(_))) => link.pong_received(),
                 Some(Ok(_)) => {}
-                Some(Err(WsError::Capacity(_))) => {
+                Some(Err(e)) => {
                     link.closing.store(true, Relaxed);
-                    return core::close(ws, CloseCode::Size, "message too large").await;
-                }
-                Some(Err(_)) => {
-                    link.closing.store(true, Relaxed);
-                    return;
+                    return core::fail(ws, &e).await;
                 }
             },
         }

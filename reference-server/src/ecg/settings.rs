@@ -54,9 +54,15 @@ pub struct EcgSettings {
     #[arg(long, env = "ECG_SLOW_CLIENT_MS", default_value_t = 2000)]
     pub slow_client_ms: u64,
 
-    /// SO_SNDBUF of each connection in bytes (0: the kernel's default).
-    #[arg(long, env = "ECG_SOCKET_SEND_BUFFER", default_value_t = 0)]
+    /// SO_SNDBUF of each connection in bytes (0: the kernel's self-tuning one, in which a client
+    /// that stops reading is lost for many seconds).
+    #[arg(long, env = "ECG_SOCKET_SEND_BUFFER", default_value_t = crate::core::DEFAULT_SOCKET_SEND_BUFFER)]
     pub socket_send_buffer: usize,
+
+    /// Milliseconds between RFC 6455 pings (0: none). A client that does not answer within the
+    /// slow-client budget has stopped reading and is closed with 1008.
+    #[arg(long, env = "ECG_PING_INTERVAL_MS", default_value_t = crate::core::DEFAULT_PING_INTERVAL.as_millis() as u64)]
+    pub ping_interval_ms: u64,
 
     /// Deliberate violations for the conformance self-test (hidden).
     #[arg(long = "fault", value_enum, hide = true)]
@@ -83,14 +89,16 @@ pub enum EcgFault {
 }
 
 impl EcgSettings {
-    /// The settings `reference-server ecg` has with no flags, on a free port.
+    /// The settings `reference-server ecg` has with no flags (and no `ECG_*` variable), on a
+    /// free port.
     pub fn for_tests() -> Self {
         #[derive(clap::Parser)]
         struct Wrapper {
             #[command(flatten)]
             settings: EcgSettings,
         }
-        let mut settings = <Wrapper as clap::Parser>::parse_from(["ecg"]).settings;
+        let command = <Wrapper as clap::CommandFactory>::command();
+        let mut settings = crate::defaults::flagless::<Wrapper>(command, "ecg").settings;
         settings.port = 0;
         settings
     }

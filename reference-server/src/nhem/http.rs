@@ -11,7 +11,7 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use protocol::nhem::sanitize::{sanitize_input, InputType};
 use protocol::nhem::{
@@ -56,6 +56,7 @@ pub async fn serve(
         state,
         openapi: Bytes::from(openapi),
     });
+    let header_timeout = Duration::from_millis(http.state.settings.http_header_timeout_ms);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -74,7 +75,12 @@ pub async fn serve(
             let http = http.clone();
             async move { Ok::<_, Infallible>(http.handle(req, peer).await) }
         });
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_header_size(crate::core::upgrade::MAX_HEAD_BYTES)
+            .max_headers(crate::core::upgrade::MAX_HEADER_FIELDS)
+            .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tracker.spawn(async move {
             let _ = conn.await;
@@ -226,7 +232,9 @@ impl Http {
             error.retry_after_s = Some((retry_after * 1000.0).ceil() / 1000.0);
             return Err(error);
         }
-        let form = read_form(req, self.state.settings.max_message_bytes).await?;
+        let settings = &self.state.settings;
+        let body_timeout = Duration::from_millis(settings.http_body_timeout_ms);
+        let form = read_form(req, settings.max_message_bytes, body_timeout).await?;
         let password =
             match form.get("password") {
                 None => {
@@ -355,10 +363,12 @@ fn query_pairs(query: Option<&str>) -> Result<HashMap<String, String>, ApiError>
 }
 
 /// Reads form fields from `application/x-www-form-urlencoded` (the seed's clients) or a JSON
-/// object of strings and numbers; refuses bodies over the limit with PAYLOAD_TOO_LARGE.
+/// object of strings and numbers; refuses bodies over the limit with PAYLOAD_TOO_LARGE (at
+/// once when `Content-Length` says so) and bodies slower than `timeout` with REQUEST_TIMEOUT.
 async fn read_form(
     req: Request<Incoming>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<HashMap<String, String>, ApiError> {
     let content_type = req
         .headers()
@@ -366,16 +376,28 @@ async fn read_form(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body over {limit} bytes"),
+        )
+        .with_details("body", Value::Null, format!("at most {limit} bytes"))
+    };
+    if hyper::body::Body::size_hint(req.body()).lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let body = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
         .await
         .map_err(|_| {
             ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request body over {limit} bytes"),
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
             )
-            .with_details("body", Value::Null, format!("at most {limit} bytes"))
-        })?;
+        })?
+        .map_err(|_| too_large())?;
     let bytes = body.to_bytes();
     if content_type.starts_with("application/json") {
         let value = protocol::codec::parse_json(&bytes, limit).map_err(|e| ApiError::from(&e))?;

@@ -99,8 +99,14 @@ impl Metrics {
         metric(
             "nhem_slow_client_disconnects_total",
             "counter",
-            "Clients closed for staying too far behind.",
+            "Clients closed for staying too far behind, blocking a send or leaving a ping unanswered.",
             get(&self.stream.slow_client_disconnects_total),
+        );
+        metric(
+            "nhem_pings_sent_total",
+            "counter",
+            "RFC 6455 pings sent to streaming clients to find those that stopped reading.",
+            get(&self.stream.pings_sent_total),
         );
         metric(
             "nhem_reply_overflows_total",

@@ -72,6 +72,15 @@ pub struct Settings {
     #[arg(long, env = "NHEM_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024)]
     pub max_message_bytes: usize,
 
+    /// Milliseconds an HTTP client has to send a complete request head; also how long an idle
+    /// keep-alive connection is kept waiting for its next request.
+    #[arg(long, env = "NHEM_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout_ms: u64,
+
+    /// Milliseconds an HTTP client has to send a request body (408 REQUEST_TIMEOUT after).
+    #[arg(long, env = "NHEM_HTTP_BODY_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_body_timeout_ms: u64,
+
     /// Milliseconds a new WebSocket client has to send `auth`.
     #[arg(long, env = "NHEM_AUTH_TIMEOUT_MS", default_value_t = 5000)]
     pub auth_timeout_ms: u64,
@@ -84,10 +93,17 @@ pub struct Settings {
     #[arg(long, env = "NHEM_SLOW_CLIENT_MS", default_value_t = 2000)]
     pub slow_client_ms: u64,
 
-    /// Kernel send buffer per WebSocket connection in bytes (0: the OS default). Smaller
-    /// buffers find clients that stopped reading sooner and bound memory per client.
-    #[arg(long, env = "NHEM_SOCKET_SEND_BUFFER", default_value_t = 0)]
+    /// Kernel send buffer per WebSocket connection in bytes (0: the kernel's self-tuning one,
+    /// which can absorb megabytes, so a client that stops reading is never found). Small
+    /// buffers find such clients soon (the slow-client budget starts when a write blocks)
+    /// and bound memory per client; Linux doubles the value for its bookkeeping.
+    #[arg(long, env = "NHEM_SOCKET_SEND_BUFFER", default_value_t = crate::core::DEFAULT_SOCKET_SEND_BUFFER)]
     pub socket_send_buffer: usize,
+
+    /// Milliseconds between RFC 6455 pings to an authenticated client (0: none). A client that
+    /// does not answer within the slow-client budget has stopped reading and is closed.
+    #[arg(long, env = "NHEM_WS_PING_INTERVAL_MS", default_value_t = crate::core::DEFAULT_PING_INTERVAL.as_millis() as u64)]
+    pub ws_ping_interval_ms: u64,
 
     /// Control/config/ROI changes allowed per second per client address (burst: twice that).
     #[arg(long, env = "NHEM_CONTROL_RATE", default_value_t = 5.0)]
@@ -103,9 +119,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for tests: ephemeral ports on loopback, a private data directory.
+    /// Defaults for tests: ephemeral ports on loopback, a private data directory, and no
+    /// `NHEM_*` variable of the developer's shell.
     pub fn for_tests(data_dir: PathBuf) -> Self {
-        let mut settings = Settings::parse_from(["reference-server"]);
+        use clap::CommandFactory;
+        let mut settings: Settings =
+            crate::defaults::flagless(Settings::command(), "reference-server");
         settings.http_port = 0;
         settings.socket_port = 0;
         settings.data_dir = data_dir;

@@ -36,6 +36,7 @@ pub async fn serve(
         max_connections: state.settings.max_connections,
         socket_send_buffer: state.settings.socket_send_buffer,
         slow_client_budget: state.settings.slow_client_budget(),
+        ping_interval: std::time::Duration::from_millis(state.settings.ws_ping_interval_ms),
     };
     let metrics = state.metrics.stream.clone();
     core::serve(
@@ -82,7 +83,7 @@ async fn connection_task(
         stream,
         id,
         metrics,
-        limits.slow_client_budget,
+        limits,
         |socket, out, link| async move {
             session(
                 socket,
@@ -253,7 +254,8 @@ fn binary_refused() -> ErrorMessage {
     )
 }
 
-/// A read error: too large a message gets PAYLOAD_TOO_LARGE and close 1009; others just end.
+/// A read error: too large a message gets PAYLOAD_TOO_LARGE first; then the close the error
+/// calls for (1009, 1007, 1002), or none if the connection is gone.
 async fn read_failed(ws: &mut Ws, error: WsError, state: &AppState) {
     if let WsError::Capacity(e) = &error {
         let error = ErrorMessage::new(
@@ -264,8 +266,8 @@ async fn read_failed(ws: &mut Ws, error: WsError, state: &AppState) {
             ),
         );
         let _ = ws.send(error_frame(error)).await;
-        close(ws, CloseCode::Size, "message too large").await;
     }
+    core::fail(ws, &error).await;
 }
 
 /// The reply to one message from an authenticated client (`None`: no reply).
@@ -322,6 +324,7 @@ async fn read_loop(ws: &mut Ws, state: &AppState, shutdown: &CancellationToken, 
                 // The client is closing: no more broadcast frames; keep polling so tungstenite
                 // answers the close and ends the stream.
                 Some(Ok(Message::Close(_))) => link.closing.store(true, Relaxed),
+                Some(Ok(Message::Pong(_))) => link.pong_received(),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     link.closing.store(true, Relaxed);

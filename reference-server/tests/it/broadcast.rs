@@ -93,3 +93,70 @@ async fn frames_arrive_at_the_configured_rate() {
     );
     t.stop().await;
 }
+
+/// With default settings, a client that stops reading is closed: its kernel's receive buffer
+/// grows and accepts frames for minutes (no server write ever blocks), so the server pings it
+/// and closes it when the ping goes unanswered. Before, it was still served after 40 s.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_with_default_settings() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::Ordering::Relaxed;
+    use tokio_tungstenite::tungstenite::Message;
+    let t = TestServer::start().await;
+    let addr = t.server.ws_addr;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .expect("handshake");
+    ws.send(
+        json!({"type": "auth", "password": "31415"})
+            .to_string()
+            .into(),
+    )
+    .await
+    .expect("auth");
+    let started = Instant::now();
+    let metrics = t.server.state.metrics.stream.clone();
+    // Interval (5 s) + budget (2 s) by default; the bound leaves room for a loaded machine.
+    while metrics.slow_client_disconnects_total.load(Relaxed) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a client that stopped reading was still served after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Reading now, the client finds the frames its kernel kept, then the reason it was closed.
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.expect("a close code"),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(close.reason.contains("ping"), "{}", close.reason);
+    t.stop().await;
+}
+
+/// The other side of the ping policy: a client that reads answers every ping (its library
+/// does it) and keeps its stream, however many pings it is sent.
+#[tokio::test]
+async fn a_reading_client_answers_pings_and_keeps_its_stream() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let t = TestServer::start_with(|s| {
+        // A ping is checked one budget after it is sent: one ping per 300 ms here.
+        s.ws_ping_interval_ms = 50;
+        s.slow_client_ms = 300;
+    })
+    .await;
+    let client = t.authed_ws().await;
+    let frames = count_frames(client, 2.0).await;
+    assert!(frames >= 100, "{frames} frames in 2 s at 60 FPS");
+    let metrics = &t.server.state.metrics.stream;
+    let pings = metrics.pings_sent_total.load(Relaxed);
+    assert!(
+        pings >= 4,
+        "only {pings} pings in 2 s, one due every 300 ms"
+    );
+    assert_eq!(metrics.slow_client_disconnects_total.load(Relaxed), 0);
+    t.stop().await;
+}

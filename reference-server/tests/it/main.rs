@@ -3,7 +3,9 @@
 
 mod broadcast;
 mod detection;
+mod frames;
 mod http;
+mod http_limits;
 mod persistence;
 mod secrets;
 mod support;
