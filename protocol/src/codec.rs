@@ -124,12 +124,35 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
 pub fn decode_struct<T: DeserializeOwned + Validate>(value: Value) -> Result<T, ParseError> {
     let decoded: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = serde_path(e.path());
-        let message = e.inner().to_string();
+        let mut message = e.inner().to_string();
         let rule = classify_serde_message(&path, &message);
+        if message.starts_with("invalid ") && e.path().iter().any(is_secret_member) {
+            message = without_quoted_values(&message);
+        }
         ParseError::invalid(rule, message)
     })?;
     decoded.validate(&Path::root())?;
     Ok(decoded)
+}
+
+/// Members whose value is a secret: an error about them never quotes the value back (serde
+/// says "invalid type: integer `31415`, expected a string" for a number as password).
+const SECRET_MEMBERS: [&str; 3] = ["password", "token", "api_key"];
+
+fn is_secret_member(segment: &serde_path_to_error::Segment) -> bool {
+    matches!(segment, serde_path_to_error::Segment::Map { key } if SECRET_MEMBERS.contains(&key.as_str()))
+}
+
+/// `message` with every `` `quoted` `` value removed (serde quotes the value it got).
+fn without_quoted_values(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, part)| part)
+        .collect::<Vec<_>>()
+        .join("")
+        .replace(" ,", ",")
 }
 
 fn serde_path(path: &serde_path_to_error::Path) -> Path {
@@ -273,6 +296,34 @@ pub(crate) fn check_timestamp(ts: &Timestamp, at: &Path) -> Result<(), ParseErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_about_a_secret_member_does_not_quote_its_value() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Auth {
+            password: String,
+            count: u32,
+        }
+        impl Validate for Auth {
+            fn validate(&self, _: &Path) -> Result<(), ParseError> {
+                Ok(())
+            }
+        }
+        let err = decode_struct::<Auth>(serde_json::json!({"password": 31415, "count": 1}))
+            .expect_err("a number");
+        assert!(!err.message.contains("31415"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("invalid type: integer, expected a string"),
+            "{}",
+            err.message
+        );
+        // Other members keep their values in the message: they help and are not secret.
+        let err = decode_struct::<Auth>(serde_json::json!({"password": "x", "count": "271"}))
+            .expect_err("a string");
+        assert!(err.message.contains("271"), "{}", err.message);
+    }
 
     #[test]
     fn oversize_payloads_are_refused_before_parsing() {

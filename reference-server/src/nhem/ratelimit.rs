@@ -1,4 +1,5 @@
-//! Token buckets per client address for the password-protected POST routes.
+//! Token buckets per client address: for the password-protected POST routes, and for failed
+//! WebSocket authentications.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,8 +23,17 @@ impl RateLimiter {
         }
     }
 
-    /// `Ok` when `client` may proceed now, else `Err(seconds until it may)`.
+    /// `Ok` when `client` may proceed now, else `Err(seconds until it may)`; takes a token.
     pub fn check(&self, client: IpAddr) -> Result<(), f64> {
+        self.take(client, 1.0)
+    }
+
+    /// Like [`check`](Self::check), without taking a token: whether `client` has one left.
+    pub fn peek(&self, client: IpAddr) -> Result<(), f64> {
+        self.take(client, 0.0)
+    }
+
+    fn take(&self, client: IpAddr, cost: f64) -> Result<(), f64> {
         let now = Instant::now();
         let mut buckets = self
             .buckets
@@ -39,7 +49,7 @@ impl RateLimiter {
             (*tokens + now.duration_since(*at).as_secs_f64() * self.rate_per_s).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            *tokens -= cost;
             Ok(())
         } else {
             Err((1.0 - *tokens) / self.rate_per_s)

@@ -105,6 +105,12 @@ pub struct Settings {
     #[arg(long, env = "NHEM_WS_PING_INTERVAL_MS", default_value_t = crate::core::DEFAULT_PING_INTERVAL.as_millis() as u64)]
     pub ws_ping_interval_ms: u64,
 
+    /// Failed WebSocket authentications allowed per second per client address (bursts of twice
+    /// that). Over it, auth messages from that address are refused with RATE_LIMITED without
+    /// being checked, so a password cannot be guessed faster; a connection gets one attempt.
+    #[arg(long, env = "NHEM_WS_AUTH_FAILURES_PER_S", default_value_t = 5.0)]
+    pub ws_auth_failures_per_s: f64,
+
     /// Control/config/ROI changes allowed per second per client address (burst: twice that).
     #[arg(long, env = "NHEM_CONTROL_RATE", default_value_t = 5.0)]
     pub control_rate_per_s: f64,

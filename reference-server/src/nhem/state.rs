@@ -54,6 +54,8 @@ pub struct AppState {
     /// Wakes the producer when detection starts, stops or pauses.
     pub detection_changed: Notify,
     pub frame_size: (u32, u32),
+    /// Failed WebSocket authentications per client address (see `--ws-auth-failures-per-s`).
+    pub auth_failures: crate::nhem::ratelimit::RateLimiter,
     store: ConfigStore,
     inner: Mutex<Inner>,
 }
@@ -85,6 +87,9 @@ impl AppState {
             metrics: Metrics::default(),
             detection_changed: Notify::new(),
             frame_size,
+            auth_failures: crate::nhem::ratelimit::RateLimiter::new(
+                settings.ws_auth_failures_per_s,
+            ),
             store,
             inner: Mutex::new(Inner {
                 status,

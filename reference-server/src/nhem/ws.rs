@@ -190,7 +190,25 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
                 return false;
             }
         };
-        match parse_client_message(bytes.as_bytes(), state.settings.max_message_bytes) {
+        let parsed = parse_client_message(bytes.as_bytes(), state.settings.max_message_bytes);
+        if let (Ok(ClientMessage::Auth(_)), Err(retry_after)) =
+            (&parsed, state.auth_failures.peek(peer.ip()))
+        {
+            // Not checked at all: a guesser learns nothing, however fast it reconnects.
+            state.metrics.auth_failures_total.fetch_add(1, Relaxed);
+            let mut error = ErrorMessage::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many failed authentications from this address; at most {}/s",
+                    state.settings.ws_auth_failures_per_s
+                ),
+            );
+            error.retry_after = Some(retry_after);
+            let _ = ws.send(error_frame(error)).await;
+            close(ws, CloseCode::Policy, "too many failed authentications").await;
+            return false;
+        }
+        match parsed {
             Ok(ClientMessage::Auth(auth))
                 if password_matches(&auth.password, state.settings.password.expose())
                     || state.settings.has_fault(Fault::AcceptWrongPassword) =>
@@ -209,6 +227,7 @@ async fn authenticate(ws: &mut Ws, peer: SocketAddr, state: &AppState) -> bool {
             }
             Ok(ClientMessage::Auth(_)) => {
                 state.metrics.auth_failures_total.fetch_add(1, Relaxed);
+                let _ = state.auth_failures.check(peer.ip());
                 tracing::info!(%peer, "WebSocket authentication failed");
                 let refused = AuthResponse {
                     success: false,

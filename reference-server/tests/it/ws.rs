@@ -1,7 +1,8 @@
 //! The WebSocket protocol: auth flows, every message type, and the bad-input matrix.
 
-use crate::support::{Next, TestServer};
+use crate::support::{Next, TestServer, WsClient};
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn auth_then_data_ping_and_status() {
@@ -264,5 +265,59 @@ async fn a_flood_of_unread_replies_is_bounded_and_closed() {
         "{high_water} bytes of replies waited for one connection"
     );
     assert_eq!(metrics.reply_overflows_total.load(Relaxed), 2);
+    t.stop().await;
+}
+
+/// Failed authentications are limited per address: over the budget, auth messages are refused
+/// with RATE_LIMITED without being checked (the right password included), until `retry_after`.
+/// It used to check 3,600 wrong passwords a second.
+#[tokio::test]
+async fn failed_authentications_are_throttled_per_address() {
+    let t = TestServer::start_with(|s| s.ws_auth_failures_per_s = 1.0).await;
+    let attempt = |password: &'static str| {
+        let addr = t.server.ws_addr;
+        async move {
+            let mut client = WsClient::connect(addr).await;
+            client
+                .send_json(json!({"type": "auth", "password": password}))
+                .await;
+            let answer = client.next_json().await;
+            (answer, client)
+        }
+    };
+    // A burst of two (twice the rate), each closed after its one attempt.
+    for _ in 0..2 {
+        let (answer, mut client) = attempt("wrong").await;
+        assert_eq!(answer["type"], "auth_response");
+        assert_eq!(answer["success"], false);
+        assert_eq!(client.close_code().await, Some(1008));
+    }
+    let mut retry_after = 0.0;
+    for password in ["wrong", "31415"] {
+        let (answer, mut client) = attempt(password).await;
+        assert_eq!(answer["type"], "error", "{password}: {answer}");
+        assert_eq!(answer["error_code"], "RATE_LIMITED");
+        retry_after = answer["retry_after"].as_f64().expect("retry_after");
+        assert!(retry_after > 0.0 && retry_after <= 1.0, "{retry_after}");
+        assert_eq!(client.close_code().await, Some(1008));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(retry_after + 0.05)).await;
+    let (answer, _) = attempt("31415").await;
+    assert_eq!(answer["type"], "auth_response");
+    assert_eq!(answer["success"], true, "{answer}");
+    t.stop().await;
+}
+
+/// An auth whose password is a number is refused without quoting the number back.
+#[tokio::test]
+async fn a_password_of_the_wrong_type_is_not_echoed() {
+    let t = TestServer::start().await;
+    let mut client = WsClient::connect(t.server.ws_addr).await;
+    client
+        .send_text(r#"{"type":"auth","password":271828}"#)
+        .await;
+    let error = client.next_json().await;
+    assert_eq!(error["error_code"], "VALIDATION_ERROR", "{error}");
+    assert!(!error.to_string().contains("271828"), "{error}");
     t.stop().await;
 }
