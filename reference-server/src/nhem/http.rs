@@ -292,7 +292,7 @@ impl Http {
                 else {
                     unreachable!("decoded as a config request")
                 };
-                let change = self.state.set_config(&request.key, &request.value)?;
+                let change = self.state.set_config(&request.key, &request.value).await?;
                 Ok(ok(HttpResponse::ConfigUpdate(Envelope::ok(change))))
             }
             _ => {
@@ -318,7 +318,7 @@ impl Http {
                 else {
                     unreachable!("decoded as a ROI request")
                 };
-                let change = self.state.set_roi(request.rect())?;
+                let change = self.state.set_roi(request.rect()).await?;
                 Ok(ok(HttpResponse::RoiUpdate(Envelope::ok(change))))
             }
         }

@@ -115,6 +115,16 @@ pub struct Settings {
     #[arg(long, env = "NHEM_CONTROL_RATE", default_value_t = 5.0)]
     pub control_rate_per_s: f64,
 
+    /// Milliseconds every configuration save waits between writing its temporary file and
+    /// renaming it, as a slow disk would (for tests: a crash can be aimed at that moment).
+    #[arg(
+        long,
+        env = "NHEM_STORE_WRITE_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub store_write_delay_ms: u64,
+
     /// Inject a protocol violation (for the conformance suite's self-test; repeatable).
     #[arg(long = "fault", value_enum, hide = true)]
     pub faults: Vec<crate::nhem::faults::Fault>,

@@ -57,6 +57,9 @@ pub struct AppState {
     /// Failed WebSocket authentications per client address (see `--ws-auth-failures-per-s`).
     pub auth_failures: crate::nhem::ratelimit::RateLimiter,
     store: ConfigStore,
+    /// Held by a configuration change from reading the current values until it is applied:
+    /// changes are saved one at a time, so none is lost, without holding `inner` on disk I/O.
+    config_writer: tokio::sync::Mutex<()>,
     inner: Mutex<Inner>,
 }
 
@@ -70,7 +73,9 @@ const DETECTION_KEYS: [&str; 5] = [
 
 impl AppState {
     pub fn new(settings: Settings, frame_size: (u32, u32)) -> Result<Self, StoreError> {
-        let store = ConfigStore::open(&settings.data_dir)?;
+        let store = ConfigStore::open(&settings.data_dir)?.with_slow_disk(
+            std::time::Duration::from_millis(settings.store_write_delay_ms),
+        );
         let (params, roi) = match store.load()? {
             Some(saved) => (DetectionParams::from(saved.detection), saved.roi),
             None => (DetectionParams::default(), default_roi(frame_size)),
@@ -91,6 +96,7 @@ impl AppState {
                 settings.ws_auth_failures_per_s,
             ),
             store,
+            config_writer: tokio::sync::Mutex::new(()),
             inner: Mutex::new(Inner {
                 status,
                 params,
@@ -221,13 +227,19 @@ impl AppState {
         })
     }
 
-    fn persist(&self, inner: &Inner) -> Result<(), ApiError> {
+    /// Saves `detection` and `roi` (fsync included) on a blocking thread, with the state lock
+    /// free: a slow disk delays this change, never a frame. Call with `config_writer` held.
+    async fn persist(&self, detection: DetectionParams, roi: Rect) -> Result<(), ApiError> {
         let config = PersistedConfig {
             version: 1,
-            detection: inner.params.into(),
-            roi: inner.roi,
+            detection: detection.into(),
+            roi,
         };
-        self.store.save(&config).map_err(|e| {
+        let store = self.store.clone();
+        let saved = tokio::task::spawn_blocking(move || store.save(&config))
+            .await
+            .unwrap_or_else(|e| panic!("the configuration writer panicked: {e}"));
+        saved.map_err(|e| {
             tracing::error!(error = %e, "could not persist configuration");
             ApiError::new(
                 ErrorCode::InternalError,
@@ -327,7 +339,8 @@ impl AppState {
     }
 
     /// Sets one `detection.*` key from its text form.
-    pub fn set_config(&self, key: &str, raw: &str) -> Result<ConfigChange, ApiError> {
+    /// Validates and saves one detection setting, then applies it and broadcasts `status`.
+    pub async fn set_config(&self, key: &str, raw: &str) -> Result<ConfigChange, ApiError> {
         let Some(name) = key
             .strip_prefix("detection.")
             .filter(|n| DETECTION_KEYS.contains(n))
@@ -342,8 +355,11 @@ impl AppState {
                 },
             );
         };
-        let mut inner = self.lock();
-        let mut params = inner.params;
+        let _writer = self.config_writer.lock().await;
+        let (mut params, roi) = {
+            let inner = self.lock();
+            (inner.params, inner.roi)
+        };
         let float = |lo: f64, hi: f64, lo_open: bool| -> Result<f64, ApiError> {
             let constraint = format!("number {}{lo}, {hi}]", if lo_open { "(" } else { "[" });
             let v = sanitize_input(raw, InputType::Float)
@@ -406,12 +422,8 @@ impl AppState {
                 format!("hysteresis ({}) must stay below threshold ({}), or a peak could never be confirmed", params.hysteresis, params.threshold),
             ));
         }
-        let old = std::mem::replace(&mut inner.params, params);
-        if let Err(e) = self.persist(&inner) {
-            inner.params = old;
-            return Err(e);
-        }
-        drop(inner);
+        self.persist(params, roi).await?;
+        self.lock().params = params;
         tracing::info!(key, %value, "configuration changed");
         self.publish_status(StatusReason::Config);
         Ok(ConfigChange {
@@ -425,7 +437,8 @@ impl AppState {
         RoiView::new(self.lock().roi, self.frame_size.0, self.frame_size.1)
     }
 
-    pub fn set_roi(&self, roi: Rect) -> Result<RoiChange, ApiError> {
+    /// Validates and saves the ROI, then applies it and broadcasts `status`.
+    pub async fn set_roi(&self, roi: Rect) -> Result<RoiChange, ApiError> {
         let (w, h) = self.frame_size;
         if let Err(rule) = validate_coordinates_in_frame(
             roi.x1.into(),
@@ -443,13 +456,10 @@ impl AppState {
                 format!("the ROI must be a non-empty rectangle inside the {w}x{h} frame ({rule})"),
             ));
         }
-        let mut inner = self.lock();
-        let previous = std::mem::replace(&mut inner.roi, roi);
-        if let Err(e) = self.persist(&inner) {
-            inner.roi = previous;
-            return Err(e);
-        }
-        drop(inner);
+        let _writer = self.config_writer.lock().await;
+        let params = self.lock().params;
+        self.persist(params, roi).await?;
+        let previous = std::mem::replace(&mut self.lock().roi, roi);
         tracing::info!(?roi, "ROI changed");
         self.publish_status(StatusReason::Roi);
         Ok(RoiChange {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Everything a restart must keep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,27 +82,62 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct ConfigStore {
     dir: PathBuf,
+    /// Added between the temporary file's fsync and its rename (see `with_slow_disk`).
+    slow_disk: Duration,
 }
+
+/// The prefix of temporary files; the writer's process id follows it.
+const TEMP_PREFIX: &str = ".config.json.tmp-";
 
 impl ConfigStore {
     pub const FILE_NAME: &'static str = "config.json";
 
+    /// Opens (creating) `dir` and removes temporary files left by a process that died while
+    /// saving: their rename never happened, so they hold nothing `config.json` lacks.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
-        Ok(ConfigStore {
+        let store = ConfigStore {
             dir: dir.to_owned(),
-        })
+            slow_disk: Duration::ZERO,
+        };
+        store.remove_leftovers();
+        Ok(store)
+    }
+
+    /// Makes every save pause `delay` before its rename, as a slow disk would; for tests that
+    /// aim a crash at the middle of a save.
+    pub fn with_slow_disk(mut self, delay: Duration) -> Self {
+        self.slow_disk = delay;
+        self
+    }
+
+    fn remove_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %entry.path().display(), "removed a temporary file left by an interrupted save")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %e, "could not remove a leftover temporary file")
+                    }
+                }
+            }
+        }
     }
 
     pub fn path(&self) -> PathBuf {
         self.dir.join(Self::FILE_NAME)
     }
 
-    /// The saved configuration, or `None` when nothing was saved yet. Leftover temporary files
-    /// from an interrupted write are ignored: the rename never happened, so the old file stands.
+    /// The saved configuration, or `None` when nothing was saved yet.
     pub fn load(&self) -> Result<Option<PersistedConfig>, StoreError> {
         let path = self.path();
         let text = match fs::read_to_string(&path) {
@@ -118,7 +154,7 @@ impl ConfigStore {
         let path = self.path();
         let temp = self
             .dir
-            .join(format!(".{}.tmp-{}", Self::FILE_NAME, std::process::id()));
+            .join(format!("{TEMP_PREFIX}{}", std::process::id()));
         let write_err = |source| StoreError::Write {
             path: path.clone(),
             source,
@@ -128,6 +164,7 @@ impl ConfigStore {
         file.write_all(&json).map_err(write_err)?;
         file.sync_all().map_err(write_err)?;
         drop(file);
+        std::thread::sleep(self.slow_disk);
         fs::rename(&temp, &path).map_err(write_err)?;
         // Make the rename itself durable.
         File::open(&self.dir)
