@@ -128,10 +128,27 @@ async fn slos_and_regressions_gate_on_the_report() {
     let (server, _dir) = server().await;
     let r = run(config(&server, 5, Scenario::Broadcast)).await;
     server.stop().await;
-    let met: Slo = "p99<=10s".parse().expect("valid");
-    let breached: Slo = "p50<1us".parse().expect("valid");
-    assert!(met.check(&r).met);
-    assert!(!breached.check(&r).met);
+    // Objectives at the measured values themselves, in two units: `<=` is met, `<` is not,
+    // so a check that read another percentile or scaled a unit wrongly fails here. (A limit
+    // below 1 µs could never be met: histograms start at 1 µs.)
+    let p50_ms = r.latency.p50_ms;
+    let p99_us = r.latency.p99_ms * 1000.0;
+    for (objective, expected) in [
+        (format!("p50<={p50_ms}ms"), true),
+        (format!("p50<{p50_ms}ms"), false),
+        // ±0.5 µs: far below a unit mistake (×1000), above float rounding in the conversion.
+        (format!("p99<={}us", p99_us + 0.5), true),
+        (format!("p99<{}us", p99_us - 0.5), false),
+        ("p99<=10s".to_owned(), true),
+    ] {
+        let slo: Slo = objective.parse().expect("valid");
+        assert_eq!(
+            slo.check(&r).met,
+            expected,
+            "{objective} against {:?}",
+            r.latency
+        );
+    }
     assert!(
         regressions(&r, &r, 0.1).is_empty(),
         "a report does not regress against itself"

@@ -156,6 +156,15 @@ impl Metrics {
             "HTTP requests served.",
             get(&self.http_requests_total),
         );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // A leak of connections or timers shows here first (the soak benchmark reads it).
+            metric(
+                "nhem_runtime_alive_tasks",
+                "gauge",
+                "Tasks alive in the server's runtime (every connection has two).",
+                runtime.metrics().num_alive_tasks().to_string(),
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP nhem_client_frames_skipped Frames skipped per connected slow client.\n# TYPE nhem_client_frames_skipped gauge"

@@ -60,6 +60,9 @@ async fn openapi_is_served_bundled_and_metrics_as_prometheus_text() {
         "nhem_frames_skipped_total ",
         "nhem_broadcast_seconds_total ",
         "nhem_fps_measured ",
+        "nhem_pings_sent_total ",
+        "nhem_reply_overflows_total ",
+        "nhem_runtime_alive_tasks ",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
