@@ -65,6 +65,15 @@ pub fn non_strict(id: &'static str, note: impl Into<String>) -> CaseResult {
     case(id, Outcome::NonStrict, vec![Evidence::note(note)])
 }
 
+/// The `error_code` of `message` when the profile does not list it. The schema allows any
+/// UPPER_SNAKE code (servers define their own), but a client cannot know what an unlisted one
+/// means: cases judge it non-strict rather than passing or failing it.
+pub fn unknown_error_code(profile: &str, message: &Value) -> Option<String> {
+    let code = message["error_code"].as_str()?;
+    let profile = protocol::profile::find(profile)?;
+    (!profile.error_codes().contains(&code)).then(|| code.to_owned())
+}
+
 /// The first schema violation of `message` against schema `name`, as evidence.
 pub fn schema_violation(ctx: &Ctx, name: &str, message: &Value) -> Option<Evidence> {
     let violations = ctx.schemas.violations(name, message)?;

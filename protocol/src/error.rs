@@ -88,6 +88,77 @@ impl ErrorCode {
     }
 }
 
+/// An `error_code` as it travels: one of [`ErrorCode`], or a code another server defines (the
+/// NHEM seed's own example sends `ERROR_CODE`). Any UPPER_SNAKE_CASE code of at most 64
+/// characters is well-formed; whether it is one we know is a separate, softer question.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WireErrorCode {
+    Known(ErrorCode),
+    Other(String),
+}
+
+impl WireErrorCode {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            WireErrorCode::Known(code) => code.as_str(),
+            WireErrorCode::Other(code) => code,
+        }
+    }
+
+    /// Whether this is one of the codes the profile lists.
+    pub fn is_known(&self) -> bool {
+        matches!(self, WireErrorCode::Known(_))
+    }
+
+    /// UPPER_SNAKE_CASE: `A`–`Z` and digits in words joined by single underscores.
+    pub fn is_well_formed(code: &str) -> bool {
+        !code.is_empty()
+            && code.starts_with(|c: char| c.is_ascii_uppercase())
+            && code.split('_').all(|word| {
+                !word.is_empty()
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            })
+    }
+}
+
+impl From<ErrorCode> for WireErrorCode {
+    fn from(code: ErrorCode) -> Self {
+        WireErrorCode::Known(code)
+    }
+}
+
+impl From<String> for WireErrorCode {
+    fn from(code: String) -> Self {
+        match ErrorCode::ALL.iter().find(|known| known.as_str() == code) {
+            Some(known) => WireErrorCode::Known(*known),
+            None => WireErrorCode::Other(code),
+        }
+    }
+}
+
+impl Serialize for WireErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Any string: its form is checked by the message's validation, which names the rule.
+impl<'de> Deserialize<'de> for WireErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(WireErrorCode::from)
+    }
+}
+
+impl fmt::Display for WireErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -15,7 +15,7 @@ pub mod schema;
 pub mod secret;
 pub mod timestamp;
 
-pub use error::{ErrorCode, ParseError};
+pub use error::{ErrorCode, ParseError, WireErrorCode};
 pub use profile::{Direction, Profile};
 pub use rule::{Rule, RuleKind};
 pub use secret::Secret;

@@ -15,7 +15,9 @@ mod ws_stream;
 
 use crate::outcome::CaseResult;
 
-pub use crate::cases::{all_valid, case, fail, info, pass, schema_violation, CaseInfo, Ctx};
+pub use crate::cases::{
+    all_valid, case, fail, info, pass, schema_violation, unknown_error_code, CaseInfo, Ctx,
+};
 
 macro_rules! cases {
     ($($id:literal => $title:literal,)+) => {

@@ -1,6 +1,6 @@
 //! Requests and bad input on authenticated connections.
 
-use super::{all_valid, case, fail, info, pass, Ctx};
+use super::{all_valid, case, fail, info, pass, unknown_error_code, Ctx};
 use crate::outcome::{CaseResult, Evidence, Outcome};
 use crate::wire::{Event, WsConn};
 use serde_json::{json, Value};
@@ -26,6 +26,8 @@ const IDS: [&str; 12] = [
 /// An authenticated connection that remembers every status and error it saw.
 struct Session {
     conn: WsConn,
+    /// The profile whose error codes are known (see `unknown_error_code`).
+    profile: &'static str,
     statuses: Vec<Value>,
     errors: Vec<Value>,
 }
@@ -38,6 +40,7 @@ impl Session {
         let response = conn.next_of("auth_response", ANSWER).await.ok()?;
         (response["success"] == true).then_some(Session {
             conn,
+            profile: ctx.schemas.profile(),
             statuses: Vec::new(),
             errors: Vec::new(),
         })
@@ -104,7 +107,21 @@ impl Session {
         };
         match answer {
             Event::Json { value, .. } if value["type"] == "error" && open => {
-                if code.is_empty() || value["error_code"] == code {
+                if let Some(unknown) = unknown_error_code(self.profile, &value) {
+                    case(
+                        id,
+                        Outcome::NonStrict,
+                        vec![Evidence::note(format!(
+                            "{shown} → {unknown}, a code the profile does not list (expected {})",
+                            if code.is_empty() {
+                                "one of its codes"
+                            } else {
+                                code
+                            }
+                        ))
+                        .with_message(value)],
+                    )
+                } else if code.is_empty() || value["error_code"] == code {
                     pass(
                         id,
                         format!(

@@ -54,3 +54,21 @@ async fn no_close_after_failed_auth() {
     )
     .await;
 }
+
+/// A server with error codes of its own is not failed: the schema allows any UPPER_SNAKE
+/// code; the cases that meet one say non-strict (a client cannot know what it means).
+#[tokio::test]
+async fn own_error_codes_are_non_strict_not_failures() {
+    let results = run_suite_against(&[Fault::OwnErrorCodes]).await;
+    assert!(
+        ids_with(&results, Outcome::Fail).is_empty(),
+        "{}",
+        describe(&results)
+    );
+    let non_strict = ids_with(&results, Outcome::NonStrict);
+    assert!(
+        non_strict.contains(&"nhem.ws.bad_json.error_open".to_owned()),
+        "{}",
+        describe(&results)
+    );
+}

@@ -177,6 +177,28 @@ mod tests {
     fn error_vocabulary_is_the_error_code_enum() {
         let codes: Vec<_> = crate::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(codes, ERROR_CODES);
+        // The schema lists the same codes (as examples: other servers may send their own).
+        let (_, common) = DOCUMENTS
+            .schemas
+            .iter()
+            .find(|(name, _)| *name == "common.json")
+            .expect("common.json is embedded");
+        let common: Value = serde_json::from_str(common).expect("JSON");
+        let examples = &common["$defs"]["error_code"]["examples"];
+        assert_eq!(examples, &json!(ERROR_CODES), "schemas/nhem/common.json");
+    }
+
+    #[test]
+    fn any_upper_snake_code_is_well_formed() {
+        use crate::WireErrorCode;
+        for good in ["ERROR_CODE", "OOPS", "E2E_TIMEOUT", "A"] {
+            assert!(WireErrorCode::is_well_formed(good), "{good}");
+        }
+        for bad in ["", "oops", "_A", "A_", "A__B", "2FA", "A-B", "Ä"] {
+            assert!(!WireErrorCode::is_well_formed(bad), "{bad}");
+        }
+        assert!(WireErrorCode::from("AUTH_FAILED".to_owned()).is_known());
+        assert!(!WireErrorCode::from("ERROR_CODE".to_owned()).is_known());
     }
 
     #[test]

@@ -5,8 +5,8 @@ use crate::codec::{
     check_frame_count, check_gray, check_len, check_min_f64, check_range_u64, check_timestamp,
     Validate,
 };
-use crate::error::{ErrorCode, ParseError};
-use crate::rule::Path;
+use crate::error::{ErrorCode, ParseError, WireErrorCode};
+use crate::rule::{Path, RuleKind};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -181,7 +181,7 @@ impl Validate for Pong {
 #[serde(deny_unknown_fields)]
 pub struct ErrorMessage {
     pub timestamp: Timestamp,
-    pub error_code: ErrorCode,
+    pub error_code: WireErrorCode,
     pub error_message: String,
     #[serde(
         default,
@@ -202,7 +202,7 @@ impl ErrorMessage {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ErrorMessage {
             timestamp: Timestamp::now(),
-            error_code: code,
+            error_code: code.into(),
             error_message: message.into(),
             details: None,
             retry_after: None,
@@ -245,6 +245,14 @@ fn truncate_chars(s: &str, max: usize) -> String {
 impl Validate for ErrorMessage {
     fn validate(&self, at: &Path) -> Result<(), ParseError> {
         check_timestamp(&self.timestamp, &at.key("timestamp"))?;
+        let code = self.error_code.as_str();
+        check_len(code, 1, WireErrorCode::MAX_LEN, &at.key("error_code"))?;
+        if !WireErrorCode::is_well_formed(code) {
+            return Err(ParseError::invalid(
+                at.key("error_code").rule(RuleKind::Format),
+                format!("error_code {code:?} is not UPPER_SNAKE_CASE"),
+            ));
+        }
         check_len(&self.error_message, 1, 1024, &at.key("error_message"))?;
         if let Some(details) = &self.details {
             details.validate(&at.key("details"))?;

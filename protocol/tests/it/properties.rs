@@ -142,8 +142,12 @@ fn command() -> impl Strategy<Value = ControlCommand> {
     proptest::sample::select(ControlCommand::ALL.to_vec())
 }
 
-fn error_code() -> impl Strategy<Value = protocol::ErrorCode> {
-    proptest::sample::select(protocol::ErrorCode::ALL.to_vec())
+/// One of the profile's codes, or a well-formed code of another server's.
+fn error_code() -> impl Strategy<Value = protocol::WireErrorCode> {
+    prop_oneof![
+        proptest::sample::select(protocol::ErrorCode::ALL.to_vec()).prop_map(Into::into),
+        "[A-Z][A-Z0-9]{0,9}(_[A-Z0-9]{1,8}){0,4}".prop_map(protocol::WireErrorCode::from),
+    ]
 }
 
 fn roi_view() -> impl Strategy<Value = RoiView> {

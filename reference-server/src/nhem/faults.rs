@@ -22,6 +22,9 @@ pub enum Fault {
     NoErrorOnBadJson,
     /// A failed `auth` is answered but the connection is not closed.
     NoCloseAfterFailedAuth,
+    /// Bad input after auth gets `MALFORMED_INPUT`, a well-formed code of the server's own,
+    /// instead of the profile's (not a violation: the suite says non-strict, not fail).
+    OwnErrorCodes,
 }
 
 /// Rewrites a serialized `data` frame for the frame-shape faults; `None` leaves it alone.

@@ -310,7 +310,11 @@ fn reply(bytes: &[u8], state: &AppState) -> Option<ServerMessage> {
                     .metrics
                     .ws_messages_rejected_total
                     .fetch_add(1, Relaxed);
-                ServerMessage::Error(ErrorMessage::from_parse_error(&e))
+                let mut error = ErrorMessage::from_parse_error(&e);
+                if state.settings.has_fault(Fault::OwnErrorCodes) {
+                    error.error_code = protocol::WireErrorCode::Other("MALFORMED_INPUT".into());
+                }
+                ServerMessage::Error(error)
             }
         },
     )
