@@ -2,7 +2,8 @@
 
 use super::{case, fail, info, pass, schema_violation, Ctx};
 use crate::outcome::{CaseResult, Evidence, Outcome};
-use crate::wire::{HttpClient, HttpReply};
+use crate::wire::{HttpClient, HttpReply, WsConn};
+use serde_json::{json, Value};
 use std::time::Duration;
 
 const IDS: [&str; 21] = [
@@ -391,11 +392,46 @@ pub async fn run(ctx: &Ctx) -> Vec<CaseResult> {
     out
 }
 
+/// A WebSocket client watching for the `status` broadcasts that control commands cause.
+struct StatusWatcher(WsConn);
+
+impl StatusWatcher {
+    const WAIT: Duration = Duration::from_secs(3);
+
+    async fn open(ctx: &Ctx) -> Option<Self> {
+        let mut conn = WsConn::connect(&ctx.ws_url, Self::WAIT).await.ok()?;
+        conn.send_json(&json!({"type": "auth", "password": ctx.secret}))
+            .await;
+        let response = conn.next_of("auth_response", Self::WAIT).await.ok()?;
+        (response["success"] == true).then_some(StatusWatcher(conn))
+    }
+
+    /// The next `status` broadcast with reason `control`, skipping frames and other statuses.
+    async fn next_control_status(&mut self) -> Option<Value> {
+        let deadline = std::time::Instant::now() + Self::WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let status = self.0.next_of("status", left).await.ok()?;
+            if status["reason"] == "control" {
+                return Some(status);
+            }
+        }
+    }
+}
+
+/// Pause and resume over HTTP, each causing a `status` broadcast over WebSocket that carries
+/// the new state (watched by a client authenticated before the pause).
 async fn pause_resume(api: &mut Api<'_>, pw: &str) -> CaseResult {
     let id = "nhem.http.control.pause_resume";
     if !api.ctx.mutate {
         return info(id, "skipped: --no-mutate");
     }
+    let Some(mut watcher) = StatusWatcher::open(api.ctx).await else {
+        return fail(
+            id,
+            Evidence::note("could not authenticate a WebSocket client to watch the broadcasts"),
+        );
+    };
     let Some(paused) = api
         .post(
             "/control",
@@ -405,6 +441,7 @@ async fn pause_resume(api: &mut Api<'_>, pw: &str) -> CaseResult {
     else {
         return fail(id, Evidence::note("no answer to pause_detection"));
     };
+    let paused_broadcast = watcher.next_control_status().await;
     let status = api
         .get("/status")
         .await
@@ -415,16 +452,30 @@ async fn pause_resume(api: &mut Api<'_>, pw: &str) -> CaseResult {
             &[("command", "resume_detection"), ("password", pw)],
         )
         .await;
+    let resumed_broadcast = watcher.next_control_status().await;
     if let Some(evidence) = schema_violation(api.ctx, "control_response", &paused.body) {
         return fail(id, evidence);
     }
+    let broadcast_state = |b: &Option<Value>| b.as_ref().map(|s| s["status"].clone());
     match (
         paused.body["data"]["status"].as_str(),
         status.as_ref().and_then(|s| s.as_str()),
         resumed.as_ref().map(|r| r.body["data"]["status"].clone()),
     ) {
         (Some("paused"), Some("paused"), Some(after)) if after == "running" => {
-            pass(id, "paused, seen paused in /status, resumed to running")
+            match (broadcast_state(&paused_broadcast), broadcast_state(&resumed_broadcast)) {
+                (Some(p), Some(r)) if p == "paused" && r == "running" => pass(
+                    id,
+                    "paused, seen paused in /status and in a status broadcast, resumed to running and broadcast",
+                ),
+                other => fail(
+                    id,
+                    Evidence::note(format!(
+                        "the HTTP answers were right, but the WebSocket status broadcasts (reason control) were {other:?}; expected paused, then running within {} s of each command",
+                        StatusWatcher::WAIT.as_secs()
+                    )),
+                ),
+            }
         }
         other => fail(
             id,

@@ -69,7 +69,7 @@ cases! {
     "nhem.http.control.bad_password" => "A control command with a wrong password gets 401 AUTH_FAILED",
     "nhem.http.control.missing_password" => "A control command without password gets 401",
     "nhem.http.control.bad_command" => "An unknown command gets 400 INVALID_COMMAND",
-    "nhem.http.control.pause_resume" => "pause_detection and resume_detection change the state and are broadcast",
+    "nhem.http.control.pause_resume" => "pause_detection and resume_detection change the state, and each causes a status broadcast (reason control) over WebSocket",
     "nhem.http.config.schema" => "GET /config answers config",
     "nhem.http.config.unknown_section" => "An unknown config section gets 404",
     "nhem.http.config.dangerous_key" => "A dangerous config key is refused with 400",

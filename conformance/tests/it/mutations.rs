@@ -47,6 +47,11 @@ async fn no_error_on_bad_json() {
 }
 
 #[tokio::test]
+async fn control_without_a_status_broadcast() {
+    caught_by(Fault::SilentControl, "nhem.http.control.pause_resume").await;
+}
+
+#[tokio::test]
 async fn no_close_after_failed_auth() {
     caught_by(
         Fault::NoCloseAfterFailedAuth,

@@ -22,6 +22,8 @@ pub enum Fault {
     NoErrorOnBadJson,
     /// A failed `auth` is answered but the connection is not closed.
     NoCloseAfterFailedAuth,
+    /// A control command changes the state but no `status` is broadcast.
+    SilentControl,
     /// Bad input after auth gets `MALFORMED_INPUT`, a well-formed code of the server's own,
     /// instead of the profile's (not a violation: the suite says non-strict, not fail).
     OwnErrorCodes,

@@ -286,7 +286,12 @@ impl AppState {
                 "detection state changed"
             );
             self.detection_changed.notify_one();
-            self.publish_status(StatusReason::Control);
+            if !self
+                .settings
+                .has_fault(crate::nhem::faults::Fault::SilentControl)
+            {
+                self.publish_status(StatusReason::Control);
+            }
         }
         Ok(ControlResult {
             command,
