@@ -181,7 +181,8 @@ def main() -> int:
         if s["ws_clients"] == 0 and s["fds"] <= baseline["fds"]:
             break
         time.sleep(0.5)
-    time.sleep(5)
+    # Tokio's blocking threads (configuration saves) exit after 10 s idle.
+    time.sleep(12)
     final = sampler.sample(t0)
     samples.append(final)
     server.terminate()
@@ -208,6 +209,7 @@ def main() -> int:
         "no WARN/ERROR line from the server": not log_problems,
     }
     connects = sum(c["connects"] for c in counters.values())
+    per_group = ", ".join(f"{name}: {c['connects']}" for name, c in counters.items())
     lines = [
         f"# Soak: {args.clients} clients for {args.duration}",
         "",
@@ -220,7 +222,7 @@ def main() -> int:
         f"| peak RSS (t = {peak['t_s']:.0f} s) | {peak['rss_mib']} | {peak['fds']} | {peak['threads']} | {peak['tasks']:.0f} | {peak['ws_clients']:.0f} |",
         f"| idle, after | {final['rss_mib']} | {final['fds']} | {final['threads']} | {final['tasks']:.0f} | {final['ws_clients']:.0f} |",
         "",
-        f"Connections made: {connects} ({', '.join(f'{n}: {c['connects']}' for n, c in counters.items())}); "
+        f"Connections made: {connects} ({per_group}); "
         f"reconnects {sum(c['reconnects'] for c in counters.values())}; slow clients closed by the server: "
         f"{final['slow_closed']:.0f}; reply overflows: {final['reply_overflows']:.0f}; control calls: "
         f"{tally.get('ok', 0)} ok, {tally.get('failed', 0)} failed.",

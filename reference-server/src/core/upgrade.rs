@@ -111,25 +111,34 @@ pub async fn peek_head(stream: &TcpStream, within: Duration) -> Result<RequestHe
             if n == 0 {
                 return Err(HeadError::Gone);
             }
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
-            let mut request = httparse::Request::new(&mut headers);
-            match request.parse(&buf[..n]) {
-                Ok(httparse::Status::Complete(_)) => return Ok(head_of(&request)),
-                Ok(httparse::Status::Partial) if n < buf.len() => {
+            match parse_head(&buf[..n]) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) if n < buf.len() => {
                     // `peek` returns at once while bytes are waiting: give the rest of the
                     // head a moment to arrive instead of spinning.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
-                    return Err(HeadError::TooLarge)
-                }
-                Err(_) => return Err(HeadError::Malformed),
+                Ok(None) => return Err(HeadError::TooLarge),
+                Err(e) => return Err(e),
             }
         }
     };
     tokio::time::timeout(within, read)
         .await
         .unwrap_or(Err(HeadError::TimedOut))
+}
+
+/// The request head at the start of `bytes`: `Ok(None)` while it is incomplete. Pure, so the
+/// fuzzer can drive it (`fuzz/fuzz_targets/http_request.rs`).
+pub fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADER_FIELDS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => Ok(Some(head_of(&request))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Malformed),
+    }
 }
 
 fn head_of(request: &httparse::Request<'_, '_>) -> RequestHead {

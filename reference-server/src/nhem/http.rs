@@ -345,7 +345,7 @@ fn raw(body: Bytes, content_type: &'static str) -> HttpResult {
 /// URL-encoded fields (a query or a form body). A field named twice is refused: which of
 /// the two values counts would otherwise depend on the parser (JSON bodies are refused the
 /// same way by `protocol::codec::parse_json`).
-fn query_pairs(query: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
+pub fn query_pairs(query: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
     let mut pairs = HashMap::new();
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if pairs.contains_key(k.as_ref()) {

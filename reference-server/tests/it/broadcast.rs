@@ -26,14 +26,16 @@ async fn count_frames(mut client: WsClient, seconds: f64) -> u64 {
     frames
 }
 
-/// A client that authenticates and then never reads, with a tiny receive buffer.
+/// A client that authenticates and then never reads (with `receive_buffer` as its SO_RCVBUF,
+/// or the kernel's self-tuning one).
 async fn stalled_client(
     addr: std::net::SocketAddr,
+    receive_buffer: Option<u32>,
 ) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
     let socket = TcpSocket::new_v4().expect("socket");
-    socket
-        .set_recv_buffer_size(4096)
-        .expect("small receive buffer");
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).expect("receive buffer");
+    }
     let stream = socket.connect(addr).await.expect("connect");
     let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), stream)
         .await
@@ -57,7 +59,7 @@ async fn a_stalled_client_does_not_delay_the_others_and_is_closed() {
         s.slow_client_ms = 500;
     })
     .await;
-    let _stalled = stalled_client(t.server.ws_addr).await;
+    let _stalled = stalled_client(t.server.ws_addr, Some(4096)).await;
     let mut readers = Vec::new();
     for _ in 0..3 {
         readers.push(t.authed_ws().await);
@@ -99,21 +101,11 @@ async fn frames_arrive_at_the_configured_rate() {
 /// and closes it when the ping goes unanswered. Before, it was still served after 40 s.
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_with_default_settings() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     use std::sync::atomic::Ordering::Relaxed;
     use tokio_tungstenite::tungstenite::Message;
     let t = TestServer::start().await;
-    let addr = t.server.ws_addr;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
-        .await
-        .expect("handshake");
-    ws.send(
-        json!({"type": "auth", "password": "31415"})
-            .to_string()
-            .into(),
-    )
-    .await
-    .expect("auth");
+    let mut ws = stalled_client(t.server.ws_addr, None).await;
     let started = Instant::now();
     let metrics = t.server.state.metrics.stream.clone();
     // Interval (5 s) + budget (2 s) by default; the bound leaves room for a loaded machine.
