@@ -174,7 +174,7 @@ async fn config_and_roi_are_validated() {
             body["data"]["value"].as_f64(),
             body["data"]["previous_value"].as_f64()
         ),
-        (Some(9.5), Some(8.0))
+        (Some(9.5), Some(4.0))
     );
 
     let config_matrix: &[(&str, &str, u16, &str)] = &[
