@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod ecg;
 pub mod error;
+pub mod monitor;
 pub mod nhem;
 pub mod profile;
 pub mod rule;
