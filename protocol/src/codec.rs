@@ -122,8 +122,16 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
 
 /// Deserializes `value` into `T` and validates it; errors name the rule and path at fault.
 pub fn decode_struct<T: DeserializeOwned + Validate>(value: Value) -> Result<T, ParseError> {
+    decode_struct_at(value, &Path::root())
+}
+
+/// [`decode_struct`] for a value found at `at` in a larger message (rules name full paths).
+pub fn decode_struct_at<T: DeserializeOwned + Validate>(
+    value: Value,
+    at: &Path,
+) -> Result<T, ParseError> {
     let decoded: T = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = serde_path(e.path());
+        let path = serde_path(at, e.path());
         let mut message = e.inner().to_string();
         let rule = classify_serde_message(&path, &message);
         if message.starts_with("invalid ") && e.path().iter().any(is_secret_member) {
@@ -131,7 +139,7 @@ pub fn decode_struct<T: DeserializeOwned + Validate>(value: Value) -> Result<T, 
         }
         ParseError::invalid(rule, message)
     })?;
-    decoded.validate(&Path::root())?;
+    decoded.validate(at)?;
     Ok(decoded)
 }
 
@@ -155,9 +163,9 @@ fn without_quoted_values(message: &str) -> String {
         .replace(" ,", ",")
 }
 
-fn serde_path(path: &serde_path_to_error::Path) -> Path {
+fn serde_path(base: &Path, path: &serde_path_to_error::Path) -> Path {
     use serde_path_to_error::Segment;
-    path.iter().fold(Path::root(), |at, segment| match segment {
+    path.iter().fold(base.clone(), |at, segment| match segment {
         Segment::Seq { index } => at.index(*index),
         Segment::Map { key } => at.key(key),
         Segment::Enum { .. } | Segment::Unknown => at,

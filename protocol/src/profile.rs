@@ -164,7 +164,11 @@ pub fn redact(profile: &dyn Profile, kind: &str, message: &mut Value) {
 }
 
 /// Every profile this build knows; adding one is one line here.
-pub static PROFILES: &[&dyn Profile] = &[&crate::nhem::NHEM, &crate::ecg::ECG];
+pub static PROFILES: &[&dyn Profile] = &[
+    &crate::nhem::NHEM,
+    &crate::ecg::ECG,
+    &crate::monitor::MONITOR,
+];
 
 /// The profile called `name`.
 pub fn find(name: &str) -> Option<&'static dyn Profile> {

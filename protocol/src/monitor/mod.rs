@@ -3,16 +3,20 @@
 //! per-connection rate limit.
 //!
 //! This module holds what is decided about messages, not sockets: the endpoints and the
-//! families each carries, the client messages with their decoders ([`client`]), and the
-//! subscription semantics ([`subscriptions`]) a server applies before it sends an event.
-//! The server messages and the profile's registration come next (issue 10).
+//! families each carries, the client and server messages with their decoders ([`client`],
+//! [`server`]), and the subscription semantics ([`subscriptions`]) a server applies before it
+//! sends an event.
 
 pub mod client;
+mod profile;
+pub mod server;
 pub mod subscriptions;
 
 pub use client::{
     parse_client_message, ClientMessage, Metric, RequestData, Subscribe, Unsubscribe,
 };
+pub use profile::{Monitor, MONITOR};
+pub use server::{decode_server, ServerMessage};
 pub use subscriptions::{EventName, Family, Subscriptions};
 
 /// The seed's port.
