@@ -9,4 +9,5 @@
 pub mod core;
 pub mod defaults;
 pub mod ecg;
+pub mod logging;
 pub mod nhem;

@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use reference_server::ecg::{self, EcgSettings};
+use reference_server::logging::LogFormat;
 use reference_server::nhem::{self, Settings};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -32,61 +33,41 @@ enum ProfileCommand {
     Ecg(EcgSettings),
 }
 
-/// Logging at the level `--log` asks for, except that the WebSocket library never logs below
-/// INFO: at DEBUG and TRACE it prints whole frames (`Received message {"type":"auth",
-/// "password":…}`) and hex dumps, and no log level may print a password or token.
-fn init_logging(log: &str) {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let filter = tracing_subscriber::EnvFilter::try_new(log).unwrap_or_else(|e| {
-        eprintln!("warning: invalid --log filter {log:?} ({e}); using \"info\"");
-        tracing_subscriber::EnvFilter::new("info")
-    });
-    let no_frames = tracing_subscriber::filter::filter_fn(|meta| {
-        let frames = meta.target().starts_with("tungstenite")
-            || meta.target().starts_with("tokio_tungstenite");
-        !frames || *meta.level() <= tracing::Level::INFO
-    });
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_target(false)
-                .with_filter(filter)
-                .with_filter(no_frames),
-        )
-        .init();
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let stop = CancellationToken::new();
     match cli.profile {
         None => {
+            let log = (cli.nhem.log.clone(), cli.nhem.log_format);
+            launch(log, &stop, nhem::serve(cli.nhem, stop.clone())).await
+        }
+        Some(ProfileCommand::Nhem(s)) => {
             launch(
-                &cli.nhem.log.clone(),
+                (s.log.clone(), s.log_format),
                 &stop,
-                nhem::serve(cli.nhem, stop.clone()),
+                nhem::serve(s, stop.clone()),
             )
             .await
         }
-        Some(ProfileCommand::Nhem(s)) => {
-            launch(&s.log.clone(), &stop, nhem::serve(s, stop.clone())).await
-        }
         Some(ProfileCommand::Ecg(s)) => {
-            launch(&s.log.clone(), &stop, ecg::serve(s, stop.clone())).await
+            launch(
+                (s.log.clone(), s.log_format),
+                &stop,
+                ecg::serve(s, stop.clone()),
+            )
+            .await
         }
     }
 }
 
 /// Starts logging and the signal handler, then runs one profile's server until it stops.
 async fn launch<E: std::fmt::Display>(
-    log: &str,
+    (log, format): (String, LogFormat),
     stop: &CancellationToken,
     server: impl std::future::Future<Output = Result<(), E>>,
 ) -> ExitCode {
-    init_logging(log);
+    reference_server::logging::init(&log, format);
     tokio::spawn(stop_on_signal(stop.clone()));
     match server.await {
         Ok(()) => {

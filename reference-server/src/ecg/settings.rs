@@ -71,6 +71,10 @@ pub struct EcgSettings {
     /// Log filter (tracing EnvFilter syntax, e.g. `info`, `debug`).
     #[arg(long, env = "ECG_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as human text (colours only on a terminal) or one JSON object per line.
+    #[arg(long, env = "ECG_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// Deliberate protocol violations, one per conformance case, for the suite's self-test.

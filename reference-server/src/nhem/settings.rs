@@ -132,6 +132,10 @@ pub struct Settings {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `reference_server=debug`.
     #[arg(long, env = "NHEM_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as human text (colours only on a terminal) or one JSON object per line.
+    #[arg(long, env = "NHEM_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 impl Settings {

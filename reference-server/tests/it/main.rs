@@ -6,6 +6,7 @@ mod detection;
 mod frames;
 mod http;
 mod http_limits;
+mod logs;
 mod persistence;
 mod secrets;
 mod support;

@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -16,7 +16,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn wait_ready(port: u16) {
+pub(crate) async fn wait_ready(port: u16) {
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -31,7 +31,10 @@ async fn wait_ready(port: u16) {
 
 /// Runs the binary with `args` at `--log trace`, lets `session` talk to it, stops it and
 /// returns everything it logged.
-async fn logged_during<F: std::future::Future<Output = ()>>(args: &[&str], session: F) -> String {
+pub(crate) async fn logged_during<F: std::future::Future<Output = ()>>(
+    args: &[&str],
+    session: F,
+) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
         .args(args)
         .args(["--log", "trace"])
