@@ -60,9 +60,8 @@ enum Mode {
         /// control_request); by default each message is classified by the profile.
         #[arg(long)]
         kind: Option<String>,
-        /// Write report.json, report.md and report.junit.xml here.
-        #[arg(long)]
-        report: Option<PathBuf>,
+        #[command(flatten)]
+        out: Outputs,
     },
     /// Run the server suite of a profile against a live server.
     Server {
@@ -99,8 +98,8 @@ enum Mode {
         /// Never change server state (skips pause/resume and config set).
         #[arg(long)]
         no_mutate: bool,
-        #[arg(long)]
-        report: Option<PathBuf>,
+        #[command(flatten)]
+        out: Outputs,
     },
     /// Run a probe server that a third-party client connects to, and judge the client.
     Client {
@@ -125,8 +124,8 @@ enum Mode {
         /// Stream interval of other profiles' probes (ECG default: 160ms).
         #[arg(long, value_parser = humantime::parse_duration)]
         interval: Option<Duration>,
-        #[arg(long)]
-        report: Option<PathBuf>,
+        #[command(flatten)]
+        out: Outputs,
     },
     /// Forward a real client to a real server and validate both directions live.
     Proxy {
@@ -142,8 +141,8 @@ enum Mode {
         /// How long to run; the proxy stops by itself.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         duration: Duration,
-        #[arg(long)]
-        report: Option<PathBuf>,
+        #[command(flatten)]
+        out: Outputs,
     },
     /// Record a scripted session as a redacted JSONL transcript (diffable, validatable).
     Record {
@@ -221,9 +220,31 @@ fn listen_error(listen: std::net::SocketAddr, e: &std::io::Error) -> ExitCode {
     ))
 }
 
+/// Where a run's reports go.
+#[derive(clap::Args)]
+struct Outputs {
+    /// Write report.json, report.md and report.junit.xml into this directory.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Append the Markdown summary to this file (e.g. "$GITHUB_STEP_SUMMARY" in a CI step).
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+/// Appends `markdown` to `path` (created if missing), as CI step summaries expect.
+fn append_summary(path: &std::path::Path, markdown: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(file, "{markdown}")
+}
+
 /// Prints the summary, writes the reports, and turns the verdict into the exit code.
-fn conclude(report: Report, dir: Option<&PathBuf>) -> ExitCode {
+fn conclude(report: Report, out: &Outputs) -> ExitCode {
     let report = &report;
+    let dir = out.report.as_ref();
     for case in &report.cases {
         let note = case
             .evidence
@@ -257,6 +278,14 @@ fn conclude(report: Report, dir: Option<&PathBuf>) -> ExitCode {
             }
         }
     }
+    if let Some(path) = &out.summary {
+        if let Err(e) = append_summary(path, &report::to_markdown(report)) {
+            return usage_error(format!(
+                "cannot append the summary to {}: {e} (check --summary)",
+                path.display()
+            ));
+        }
+    }
     if report.failed() {
         ExitCode::from(1)
     } else {
@@ -274,7 +303,7 @@ async fn main() -> ExitCode {
             paths,
             profile,
             kind,
-            report,
+            out,
         } => {
             let suite = match profile.suite() {
                 Ok(suite) => suite,
@@ -327,7 +356,7 @@ async fn main() -> ExitCode {
                     cases,
                 )
                 .for_profile(subject_profile.name()),
-                report.as_ref(),
+                &out,
             )
         }
         Mode::Server {
@@ -341,7 +370,7 @@ async fn main() -> ExitCode {
             interval,
             auth_timeout,
             no_mutate,
-            report,
+            out,
         } => {
             let Some(suite) = profiles::find(&profile) else {
                 return usage_error(format!(
@@ -385,7 +414,7 @@ async fn main() -> ExitCode {
                     cases,
                 )
                 .for_profile(subject_profile.name()),
-                report.as_ref(),
+                &out,
             )
         }
         Mode::Client {
@@ -396,7 +425,7 @@ async fn main() -> ExitCode {
             secret,
             fps,
             interval,
-            report,
+            out,
         } => {
             let suite = match profile.suite() {
                 Ok(suite) => suite,
@@ -427,7 +456,7 @@ async fn main() -> ExitCode {
                     cases,
                 )
                 .for_profile(suite.profile().name()),
-                report.as_ref(),
+                &out,
             )
         }
         Mode::Proxy {
@@ -435,7 +464,7 @@ async fn main() -> ExitCode {
             listen,
             upstream,
             duration,
-            report,
+            out,
         } => {
             let suite = match profile.suite() {
                 Ok(suite) => suite,
@@ -466,7 +495,7 @@ async fn main() -> ExitCode {
                     cases,
                 )
                 .for_profile(suite.profile().name()),
-                report.as_ref(),
+                &out,
             )
         }
         Mode::Record {

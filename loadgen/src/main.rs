@@ -76,9 +76,12 @@ enum Command {
         /// Objective that sets the exit code, e.g. 'p99<=16.7ms', 'loss<=0.1%', 'connect_errors=0' (repeatable).
         #[arg(long = "slo")]
         slos: Vec<Slo>,
-        /// Directory for report.json, report.md, report.html and latency.hgrm.
+        /// Directory for report.json, report.md, report.html, slo.junit.xml and latency.hgrm.
         #[arg(long, default_value = "reports/load")]
         report: PathBuf,
+        /// Append the Markdown summary to this file (e.g. "$GITHUB_STEP_SUMMARY" in a CI step).
+        #[arg(long)]
+        summary: Option<PathBuf>,
     },
     /// Compare a new report with a baseline; exit 1 when a figure regressed beyond the limit.
     Compare {
@@ -96,6 +99,9 @@ enum Command {
         slos: Vec<Slo>,
         #[arg(long, default_value = "reports/load-merged")]
         report: PathBuf,
+        /// Append the Markdown summary to this file (e.g. "$GITHUB_STEP_SUMMARY").
+        #[arg(long)]
+        summary: Option<PathBuf>,
     },
 }
 
@@ -120,10 +126,29 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
+/// Appends `markdown` to `path` (created if missing), as CI step summaries expect.
+fn append_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(file, "{markdown}")
+}
+
 /// Applies the SLOs, prints the summary, writes the reports; the exit code follows the SLOs.
-fn conclude(mut r: LoadReport, slos: &[Slo], dir: &Path) -> ExitCode {
+fn conclude(mut r: LoadReport, slos: &[Slo], dir: &Path, summary: Option<&Path>) -> ExitCode {
     r.slo = slos.iter().map(|s| s.check(&r)).collect();
-    print!("{}", report::to_markdown(&r));
+    let markdown = report::to_markdown(&r);
+    print!("{markdown}");
+    if let Some(path) = summary {
+        if let Err(e) = append_summary(path, &markdown) {
+            return usage_error(format!(
+                "cannot append the summary to {}: {e} (check --summary)",
+                path.display()
+            ));
+        }
+    }
     match report::write_all(&r, dir) {
         Ok(files) => println!(
             "\nreports: {}",
@@ -164,6 +189,7 @@ async fn main() -> ExitCode {
             shard,
             slos,
             report,
+            summary,
         } => {
             if duration > Duration::from_secs(3600) || duration < Duration::from_secs(1) {
                 return usage_error("--duration must be between 1s and 1h: load runs are bounded");
@@ -238,7 +264,7 @@ async fn main() -> ExitCode {
                 progress: std::io::stderr().is_terminal(),
             };
             let r = run(config).await;
-            conclude(r, &slos, &report)
+            conclude(r, &slos, &report, summary.as_deref())
         }
         Command::Compare {
             base,
@@ -272,6 +298,7 @@ async fn main() -> ExitCode {
             reports,
             slos,
             report,
+            summary,
         } => {
             let mut loaded = Vec::new();
             for path in &reports {
@@ -281,7 +308,7 @@ async fn main() -> ExitCode {
                 }
             }
             match report::merge(&loaded) {
-                Ok(merged) => conclude(merged, &slos, &report),
+                Ok(merged) => conclude(merged, &slos, &report, summary.as_deref()),
                 Err(e) => usage_error(e),
             }
         }

@@ -587,8 +587,45 @@ pub fn percentile_distribution(h: &hdrhistogram::Histogram<u64>) -> String {
     out
 }
 
-/// Writes report.json, report.md, report.html and latency.hgrm (a percentile distribution
-/// in HdrHistogram's text format) into `dir`.
+/// JUnit XML of the SLO results, one `testcase` per objective (failed when breached), so a
+/// CI test tab lists the load run's gates; a run without SLOs has an empty suite.
+pub fn to_junit(r: &LoadReport) -> String {
+    use quick_xml::escape::escape;
+    let name = format!("loadgen.{}.{}", r.profile, r.scenario);
+    let failures = r.slo.iter().filter(|s| !s.met).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"{name}\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failures}\" timestamp=\"{}\">",
+        r.slo.len(),
+        r.slo.len(),
+        escape(&r.started_at),
+        name = escape(&name),
+    );
+    for slo in &r.slo {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\">",
+            escape(&name),
+            escape(&slo.slo)
+        );
+        if !slo.met {
+            let _ = write!(
+                out,
+                "<failure message=\"SLO breached: actual {:.3}\">{} was {:.3}</failure>",
+                slo.actual,
+                escape(&slo.slo),
+                slo.actual
+            );
+        }
+        out.push_str("</testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Writes report.json, report.md, report.html, slo.junit.xml and latency.hgrm (a percentile
+/// distribution in HdrHistogram's text format) into `dir`.
 pub fn write_all(r: &LoadReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let hgrm = histo::decode(&r.histograms.latency)
@@ -601,6 +638,7 @@ pub fn write_all(r: &LoadReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         ),
         ("report.md", to_markdown(r)),
         ("report.html", to_html(r)),
+        ("slo.junit.xml", to_junit(r)),
         ("latency.hgrm", hgrm),
     ];
     let mut written = Vec::new();
@@ -701,5 +739,50 @@ mod tests {
         );
         let merged = merge(&[report.clone(), report]).expect("merges");
         assert_eq!((merged.frames.lost, merged.frames.expected), (0, 6));
+    }
+
+    /// Each SLO is a testcase; a breached one carries a failure; the XML is well-formed with
+    /// the objectives' `<` and `<=` escaped.
+    #[test]
+    fn slo_results_become_junit_testcases() {
+        use quick_xml::events::Event;
+        let recorder = Recorder::default();
+        let mut report = build(info(), &recorder.lock(), GeneratorHealth::default());
+        report.slo = vec![
+            crate::slo::SloResult {
+                slo: "p99<=16.7ms".into(),
+                actual: 3.2,
+                met: true,
+            },
+            crate::slo::SloResult {
+                slo: "loss<0.1%".into(),
+                actual: 2.5,
+                met: false,
+            },
+        ];
+        let xml = to_junit(&report);
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let (mut cases, mut failures, mut names) = (0, 0, Vec::new());
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testcase" => {
+                    cases += 1;
+                    let name = e
+                        .try_get_attribute("name")
+                        .expect("attribute")
+                        .expect("a name")
+                        .unescape_value()
+                        .expect("unescapes")
+                        .into_owned();
+                    names.push(name);
+                }
+                Event::Start(e) if e.name().as_ref() == b"failure" => failures += 1,
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!((cases, failures), (2, 1), "{xml}");
+        assert_eq!(names, ["p99<=16.7ms", "loss<0.1%"]);
+        assert!(xml.contains("failures=\"1\""), "{xml}");
     }
 }

@@ -87,3 +87,25 @@ fn write_all_writes_three_files() {
         );
     }
 }
+
+/// `--summary FILE` appends the Markdown summary (as `$GITHUB_STEP_SUMMARY` wants): two runs,
+/// two summaries, in order.
+#[test]
+fn summary_files_are_appended_to() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.md");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/nhem/valid/ping");
+    for _ in 0..2 {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
+            .args(["validate", "--profile", "nhem", fixture, "--summary"])
+            .arg(&summary)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("conformance runs");
+        assert!(status.success());
+    }
+    let text = std::fs::read_to_string(&summary).expect("summary written");
+    let first_line = text.lines().next().expect("not empty").to_owned();
+    assert!(first_line.starts_with('#'), "{text}");
+    assert_eq!(text.matches(&first_line).count(), 2, "{text}");
+}

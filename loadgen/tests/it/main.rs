@@ -222,3 +222,41 @@ async fn an_ecg_run_numbers_frames_by_timestamps_and_measures_jitter() {
         refused.endings
     );
 }
+
+/// `merge --summary FILE` appends the Markdown summary, and every run writes slo.junit.xml.
+#[tokio::test]
+async fn merge_appends_a_summary_and_writes_slo_junit() {
+    let (server, _dir) = server().await;
+    let r = run(config(&server, 3, Scenario::Broadcast)).await;
+    server.stop().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, serde_json::to_string(&r).expect("JSON")).expect("written");
+    let summary = dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").expect("written");
+    let out = dir.path().join("merged");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("merge")
+        .arg(&report)
+        .args(["--slo", "p99<=10s", "--slo", "connect_errors=1"])
+        .arg("--report")
+        .arg(&out)
+        .arg("--summary")
+        .arg(&summary)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("loadgen runs");
+    assert_eq!(status.code(), Some(1), "one SLO is breached");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        text.starts_with("earlier step\n"),
+        "appended, not replaced: {text}"
+    );
+    assert!(text.contains("p99<=10s"), "{text}");
+    let junit = std::fs::read_to_string(out.join("slo.junit.xml")).expect("junit");
+    assert!(
+        junit.contains("tests=\"2\"") && junit.contains("failures=\"1\""),
+        "{junit}"
+    );
+}
