@@ -28,6 +28,12 @@ if target in ("nhem_ws_message", "profile_decoders"):
 elif target == "ws_frames":
     seeds = [masked_text_frame(m) for m in messages if len(m) < 65536]
     seeds += [masked_text_frame(b'{"type":"ping"}') + bytes([0x89, 0x80]) + b"\0\0\0\0" + bytes([0x88, 0x80]) + b"\0\0\0\0"]
+elif target == "socketio_codec":
+    seeds = [b'0{"sid":"a","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":60000,"maxPayload":1000000}',
+             b"2probe", b"3", b"40", b'40{"sid":"s"}', b'42["settings",{"brightness":75}]', b'42["request_state"]',
+             b'44/nope,"Unable to connect"', b'451-/admin,7["up",{"_placeholder":true,"num":0}]', b"31[]",
+             b"2\x1e4hello\x1ebAQI="]
+    seeds += [b"42" + json.dumps(["current_app", json.loads(m)]).encode() for m in messages[:50]]
 elif target == "http_request":
     seeds = [b"\x02" + m for m in messages]
     seeds += [b"\x01password=31415&command=pause_detection", b"\x01key=detection.threshold&value=9&password=x"]

@@ -14,6 +14,7 @@ pub mod profile;
 pub mod rule;
 pub mod schema;
 pub mod secret;
+pub mod socketio;
 pub mod timestamp;
 
 pub use error::{ErrorCode, ParseError, WireErrorCode};

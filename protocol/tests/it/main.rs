@@ -6,5 +6,6 @@ mod fixtures;
 mod profiles;
 mod properties;
 mod snapshots;
+mod socketio;
 mod support;
 mod timestamps;
