@@ -378,84 +378,8 @@ pub fn parse_client_message(bytes: &[u8], max_bytes: usize) -> Result<ClientMess
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    /// JSON equality with numbers compared by value (a decoded `150` re-encodes as `150.0`).
-    pub(crate) fn same_json(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-            }
-            _ => a == b,
-        }
-    }
-
-    /// `(path, contents)` of the monitor fixtures of `kind` (`validity`: `valid`/`invalid`).
-    pub(crate) fn fixtures(validity: &str, kind: &str) -> Vec<(PathBuf, Value)> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/monitor")
-            .join(validity)
-            .join(kind);
-        let mut found: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.expect("entry").path())
-            .collect();
-        found.sort();
-        found
-            .into_iter()
-            .map(|p| {
-                let v = serde_json::from_str(&std::fs::read_to_string(&p).expect("read"))
-                    .expect("JSON");
-                (p, v)
-            })
-            .collect()
-    }
-
-    /// Until the profile is registered (and `protocol/tests/it/profiles.rs` covers it), the
-    /// client kinds' fixtures are checked here: valid ones decode and re-encode to themselves,
-    /// invalid ones are refused with the rule they name.
-    #[test]
-    fn client_fixtures_decode_or_name_their_rule() {
-        let mut wrong = Vec::new();
-        for kind in CLIENT_KINDS {
-            for (path, message) in fixtures("valid", kind) {
-                match decode_client(kind, message.clone()) {
-                    Ok(decoded) if same_json(&decoded.to_value(), &message) => {}
-                    Ok(decoded) => wrong.push(format!(
-                        "{}: re-encodes as {}",
-                        path.display(),
-                        decoded.to_value()
-                    )),
-                    Err(e) => wrong.push(format!("{}: refused: {e}", path.display())),
-                }
-            }
-            for (path, fixture) in fixtures("invalid", kind) {
-                let expected = fixture["rule"].as_str().expect("rule").to_owned();
-                match decode_client(kind, fixture["message"].clone()) {
-                    Ok(_) => wrong.push(format!("{}: accepted", path.display())),
-                    Err(e) => {
-                        let got = e.rule.map(|r| r.to_string()).unwrap_or_default();
-                        if got != expected {
-                            wrong.push(format!(
-                                "{}: {got} ({}), fixture says {expected}",
-                                path.display(),
-                                e.message
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    }
 
     #[test]
     fn unknown_types_and_bad_json_get_their_codes() {

@@ -83,6 +83,58 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    /// JSON equality with numbers compared by value (a decoded `150` re-encodes as `150.0`).
+    fn same_json(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    /// The typed models lose nothing: every valid fixture decodes and re-encodes to itself.
+    /// (Refusals and their rules are checked for every profile by `tests/it/profiles.rs`.)
+    #[test]
+    fn valid_fixtures_survive_decode_then_encode() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/monitor/valid");
+        let mut wrong = Vec::new();
+        let kinds = client::CLIENT_KINDS
+            .iter()
+            .chain(server::SERVER_KINDS.iter());
+        for kind in kinds {
+            let mut paths: Vec<_> = std::fs::read_dir(root.join(kind))
+                .expect("a fixture folder per kind")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            paths.sort();
+            for path in paths {
+                let text = std::fs::read_to_string(&path).expect("readable");
+                let message: Value = serde_json::from_str(&text).expect("JSON");
+                let again = match *kind {
+                    k if client::CLIENT_KINDS.contains(&k) => {
+                        client::decode_client(k, message.clone()).map(|m| m.to_value())
+                    }
+                    k => server::decode_server(k, message.clone()).map(|m| m.to_value()),
+                };
+                match again {
+                    Ok(value) if same_json(&value, &message) => {}
+                    Ok(value) => wrong.push(format!("{}: re-encodes as {value}", path.display())),
+                    Err(e) => wrong.push(format!("{}: refused: {e}", path.display())),
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
 
     #[test]
     fn endpoints_carry_their_families_only() {
