@@ -30,12 +30,24 @@ struct PasswordArg {
 /// Which protocol a mode speaks.
 #[derive(clap::Args)]
 struct ProfileArg {
-    /// The protocol: nhem (default) or ecg.
+    /// The protocol: nhem (default), ecg or monitor (monitor: validate and proxy only so far).
     #[arg(long, default_value = "nhem")]
     profile: String,
 }
 
 impl ProfileArg {
+    /// The protocol, for the modes that need only its contract (validate, proxy): every
+    /// profile `protocol` registers, whether or not it has a suite here yet.
+    fn protocol(&self) -> Result<&'static dyn protocol::Profile, ExitCode> {
+        protocol::profile::find(&self.profile).ok_or_else(|| {
+            usage_error(format!(
+                "unknown --profile {:?}; one of {}",
+                self.profile,
+                protocol::profile::names()
+            ))
+        })
+    }
+
     fn suite(&self) -> Result<&'static dyn ProfileSuite, ExitCode> {
         profiles::find(&self.profile).ok_or_else(|| {
             usage_error(format!(
@@ -305,11 +317,10 @@ async fn main() -> ExitCode {
             kind,
             out,
         } => {
-            let suite = match profile.suite() {
-                Ok(suite) => suite,
+            let subject_profile = match profile.protocol() {
+                Ok(p) => p,
                 Err(code) => return code,
             };
-            let subject_profile = suite.profile();
             if let Some(k) = kind.as_deref() {
                 if !subject_profile.kinds().iter().any(|known| known.name == k) {
                     let known: Vec<_> = subject_profile.kinds().iter().map(|k| k.name).collect();
@@ -466,8 +477,8 @@ async fn main() -> ExitCode {
             duration,
             out,
         } => {
-            let suite = match profile.suite() {
-                Ok(suite) => suite,
+            let subject_profile = match profile.protocol() {
+                Ok(p) => p,
                 Err(code) => return code,
             };
             if let Err(e) = wire::WsConn::connect(&upstream, Duration::from_secs(5)).await {
@@ -482,7 +493,7 @@ async fn main() -> ExitCode {
                 upstream: upstream.clone(),
                 duration,
             };
-            let cases = match conformance::proxy::run(config, schemas_of(suite.profile())).await {
+            let cases = match conformance::proxy::run(config, schemas_of(subject_profile)).await {
                 Ok(cases) => cases,
                 Err(e) => return listen_error(listen, &e),
             };
@@ -494,7 +505,7 @@ async fn main() -> ExitCode {
                     started.elapsed().as_secs_f64(),
                     cases,
                 )
-                .for_profile(suite.profile().name()),
+                .for_profile(subject_profile.name()),
                 &out,
             )
         }

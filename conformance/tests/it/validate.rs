@@ -50,3 +50,34 @@ fn transcripts_report_each_bad_line_with_its_rule() {
         ]
     );
 }
+
+/// `validate` and `proxy` need only a profile's contract, so they judge every profile
+/// `protocol` registers, monitor included, before its server suite exists.
+#[test]
+fn validate_judges_monitor_messages_by_their_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"type":"performance","id":"p1","timestamp":"2024-01-01T12:00:00Z","data":{"cpu_percent":101,"memory_percent":1,"disk_usage_percent":1,"network_io":{"bytes_sent":1,"bytes_recv":1},"process_count":3}}"#,
+    )
+    .expect("written");
+    let valid = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/monitor/valid");
+    let run = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
+            .args(["validate", "--profile", "monitor"])
+            .arg(path)
+            .output()
+            .expect("conformance runs")
+    };
+    let good = run(std::path::Path::new(valid));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stdout)
+    );
+    let refused = run(&bad);
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(stdout.contains("range:data/cpu_percent"), "{stdout}");
+}
