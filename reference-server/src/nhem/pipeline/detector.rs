@@ -80,6 +80,8 @@ struct Rise {
     top: f64,
     max_value: f64,
     max_frame: u64,
+    /// The frame the rise started on.
+    started: u64,
 }
 
 /// Fraction of a beat's rise that the signal must fall to end the rise.
@@ -179,6 +181,7 @@ impl PeakDetector {
                         top: smoothed,
                         max_value,
                         max_frame,
+                        started: frame_index,
                     });
                 }
             }
@@ -191,7 +194,15 @@ impl PeakDetector {
                     rise.max_frame = frame_index;
                 }
                 let height = rise.top - rise.trough;
-                if smoothed <= rise.top - hysteresis.max(TURN_FRACTION * height) {
+                let recent_frames = (RECENT_S * f64::from(self.fps)) as u64;
+                if frame_index.saturating_sub(rise.started) > recent_frames {
+                    // No pulse rises for 2 s: the level stepped up (a brighter ROI, a light
+                    // switched on). Give the rise up and measure from here, or pulses smaller
+                    // than a third of the step could never end it.
+                    self.rise = None;
+                    self.trough = smoothed;
+                    self.raw_since_trough = (value, frame_index);
+                } else if smoothed <= rise.top - hysteresis.max(TURN_FRACTION * height) {
                     let rise = *rise;
                     self.rise = None;
                     self.trough = smoothed;
@@ -330,6 +341,23 @@ mod tests {
         assert_eq!(found_after, after);
         let before: Vec<u64> = beats.iter().copied().filter(|&b| b < 600).collect();
         assert!(before.iter().all(|b| found.contains(b)), "{found:?}");
+    }
+
+    #[test]
+    fn a_step_up_in_the_level_does_not_stall_detection() {
+        // Found in review: 100 → 160 at frame 1000 became one rise that 20-level pulses could
+        // never end, and no peak was found after it.
+        let (values, beats) = pulse_wave(
+            3000,
+            50,
+            |_| 20.0,
+            0.0,
+            |i| if i < 1000 { 100.0 } else { 160.0 },
+        );
+        let found: Vec<u64> = run(&values).iter().map(|p| p.frame_index).collect();
+        let after: Vec<u64> = beats.iter().copied().filter(|&b| b > 1000 + 180).collect();
+        let found_after: Vec<u64> = found.iter().copied().filter(|&b| b > 1000 + 180).collect();
+        assert_eq!(found_after, after);
     }
 
     #[test]
