@@ -39,17 +39,24 @@ fn check_envelope(
     if let Some(ts) = timestamp {
         check_timestamp(ts, &at.key("timestamp"))?;
     }
-    if let Some(meta) = meta {
-        for name in ["reply_to", "request_id"] {
-            match meta.get(name) {
-                None => {}
-                Some(Value::String(s)) => check_len(s, 1, 64, &at.key("meta").key(name))?,
-                Some(_) => {
-                    return Err(ParseError::invalid(
-                        at.key("meta").key(name).rule(RuleKind::Type),
-                        format!("meta.{name} must be a string"),
-                    ))
-                }
+    match meta {
+        Some(meta) => check_meta(meta, &at.key("meta")),
+        None => Ok(()),
+    }
+}
+
+/// The `meta` members the profile names (`reply_to`, `request_id`): strings of 1–64
+/// characters when present; any other member is free.
+pub(crate) fn check_meta(meta: &Map<String, Value>, at: &Path) -> Result<(), ParseError> {
+    for name in ["reply_to", "request_id"] {
+        match meta.get(name) {
+            None => {}
+            Some(Value::String(s)) => check_len(s, 1, 64, &at.key(name))?,
+            Some(_) => {
+                return Err(ParseError::invalid(
+                    at.key(name).rule(RuleKind::Type),
+                    format!("meta.{name} must be a string"),
+                ))
             }
         }
     }

@@ -78,21 +78,10 @@ fn check_envelope(
 ) -> Result<(), ParseError> {
     check_len(id, 1, 128, &at.key("id"))?;
     check_timestamp(timestamp, &at.key("timestamp"))?;
-    if let Some(meta) = meta {
-        for name in ["reply_to", "request_id"] {
-            match meta.get(name) {
-                None => {}
-                Some(Value::String(s)) => check_len(s, 1, 64, &at.key("meta").key(name))?,
-                Some(_) => {
-                    return Err(ParseError::invalid(
-                        at.key("meta").key(name).rule(RuleKind::Type),
-                        format!("meta.{name} must be a string"),
-                    ))
-                }
-            }
-        }
+    match meta {
+        Some(meta) => super::client::check_meta(meta, &at.key("meta")),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 impl Validate for Envelope<Value> {

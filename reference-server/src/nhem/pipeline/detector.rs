@@ -207,7 +207,6 @@ impl PeakDetector {
                     self.rise = None;
                     self.trough = smoothed;
                     self.raw_since_trough = (value, frame_index);
-                    let recent_frames = (RECENT_S * f64::from(self.fps)) as u64;
                     while self
                         .recent_rises
                         .front()
