@@ -35,6 +35,23 @@ pub fn small_frames() -> tokio_tungstenite::tungstenite::protocol::WebSocketConf
 
 pub use crate::clock::wall_nanos;
 
+/// The upgrade request for `url` with `headers` added (names and values must be valid HTTP).
+pub fn upgrade_request(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    for (name, value) in headers {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name:?}: {e}"))?;
+        let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+        request.headers_mut().append(name, value);
+    }
+    Ok(request)
+}
+
 /// What arrived, when.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -60,13 +77,24 @@ pub struct WsConn {
 
 impl WsConn {
     pub async fn connect(url: &str, within: Duration) -> Result<Self, WireError> {
+        Self::connect_with_headers(url, &[], within).await
+    }
+
+    /// Connects with extra request headers on the upgrade (e.g. `Authorization`). A refused
+    /// upgrade's error names its HTTP status (`HTTP error: 401 Unauthorized`).
+    pub async fn connect_with_headers(
+        url: &str,
+        headers: &[(&str, &str)],
+        within: Duration,
+    ) -> Result<Self, WireError> {
         let fail = |reason: String| WireError::Connect {
             url: url.to_owned(),
             reason,
         };
+        let request = upgrade_request(url, headers).map_err(fail)?;
         let (ws, _) = tokio::time::timeout(
             within,
-            tokio_tungstenite::connect_async_with_config(url, Some(small_frames()), true),
+            tokio_tungstenite::connect_async_with_config(request, Some(small_frames()), true),
         )
         .await
         .map_err(|_| fail(format!("no handshake within {within:?}")))?

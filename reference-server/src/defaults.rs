@@ -26,6 +26,12 @@ mod tests {
         assert_eq!(nhem.password.expose(), "31415");
         let ecg = crate::ecg::EcgSettings::for_tests();
         assert_eq!(ecg.interval_ms, 160);
+        let monitor = crate::monitor::MonitorSettings::for_tests();
+        assert_eq!(monitor.cycle_s, 60.0);
+        assert_eq!(
+            monitor.api_keys,
+            vec![protocol::Secret::new("your-api-key")]
+        );
     }
 
     #[test]
@@ -36,6 +42,8 @@ mod tests {
             .env("NHEM_FPS", "7")
             .env("NHEM_PASSWORD", "from-the-shell")
             .env("ECG_INTERVAL_MS", "9")
+            .env("MONITOR_CYCLE_S", "9")
+            .env("MONITOR_API_KEYS", "from-the-shell")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()

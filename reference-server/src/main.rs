@@ -5,12 +5,13 @@
 use clap::{Parser, Subcommand};
 use reference_server::ecg::{self, EcgSettings};
 use reference_server::logging::LogFormat;
+use reference_server::monitor::{self, MonitorSettings};
 use reference_server::nhem::{self, Settings};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// Spec-exact reference servers for real-time WebSocket protocols. Without a profile it serves
-/// NHEM (the flags below); `reference-server ecg --help` shows the ECG server's flags.
+/// NHEM (the flags below); `reference-server ecg --help` (or `monitor --help`) shows that profile's flags.
 #[derive(Parser)]
 #[command(
     name = "reference-server",
@@ -31,6 +32,8 @@ enum ProfileCommand {
     Nhem(Settings),
     /// ECG: a 160 ms stream per connection at /ws/ecg/stream?token=….
     Ecg(EcgSettings),
+    /// Monitor: envelopes on /ws, /ws/performance, /ws/alerts, /ws/status; Bearer API key.
+    Monitor(MonitorSettings),
 }
 
 #[tokio::main]
@@ -55,6 +58,14 @@ async fn main() -> ExitCode {
                 (s.log.clone(), s.log_format),
                 &stop,
                 ecg::serve(s, stop.clone()),
+            )
+            .await
+        }
+        Some(ProfileCommand::Monitor(s)) => {
+            launch(
+                (s.log.clone(), s.log_format),
+                &stop,
+                monitor::serve(s, stop.clone()),
             )
             .await
         }

@@ -12,7 +12,9 @@ pub mod outgoing;
 pub mod upgrade;
 pub mod writer;
 
-pub use writer::{Duplex, Feed, Link, Out, PeriodicFeed, MAX_QUEUED_REPLY_BYTES};
+pub use writer::{
+    Admit, Duplex, Feed, FilteredFeed, Link, Out, PeriodicFeed, Published, MAX_QUEUED_REPLY_BYTES,
+};
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -26,6 +26,9 @@ pub struct RequestHead {
     pub has_key: bool,
     /// `Sec-WebSocket-Version`, if sent.
     pub version: Option<String>,
+    /// Every header field as sent (names as written, values trimmed; fields that are not
+    /// UTF-8 are left out), for profiles that authenticate on the upgrade.
+    pub headers: Vec<(String, String)>,
 }
 
 /// An HTTP answer instead of an upgrade.
@@ -81,6 +84,14 @@ impl RequestHead {
 }
 
 impl RequestHead {
+    /// The first value of header field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The first value of query parameter `name`, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_deref()?.as_bytes())
@@ -162,6 +173,14 @@ fn head_of(request: &httparse::Request<'_, '_>) -> RequestHead {
         is_websocket: header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
         has_key: header("sec-websocket-key").is_some_and(|v| !v.is_empty()),
         version: header("sec-websocket-version").map(str::to_owned),
+        headers: request
+            .headers
+            .iter()
+            .filter_map(|h| {
+                let value = std::str::from_utf8(h.value).ok()?;
+                Some((h.name.to_owned(), value.trim().to_owned()))
+            })
+            .collect(),
     }
 }
 
@@ -254,5 +273,7 @@ mod tests {
         assert!(head.is_websocket);
         assert_eq!(head.query_param("token").as_deref(), Some("a b"));
         assert_eq!(head.query_param("nope"), None);
+        assert_eq!(head.header("HOST"), Some("h"));
+        assert_eq!(head.header("authorization"), None);
     }
 }

@@ -39,6 +39,43 @@ pub enum Feed {
     Broadcast(broadcast::Receiver<Bytes>),
     /// This connection's own stream on absolute deadlines.
     Periodic(PeriodicFeed),
+    /// Shared frames, framed once, of which this connection takes those its filter admits.
+    Filtered(FilteredFeed),
+}
+
+/// A message published to many connections: its frame, framed once, and the tag a
+/// connection's filter judges it by (the core does not know what a tag is).
+pub struct Published {
+    pub frame: Bytes,
+    pub tag: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// A filter of published messages, owned by one connection's writer.
+pub type Admit = Box<dyn FnMut(&Published) -> bool + Send>;
+
+/// Shared frames through a per-connection filter: what one connection subscribed to of a
+/// topic-based stream. The frame of each message is still serialized once for everyone; the
+/// filter only decides whether this connection writes it.
+pub struct FilteredFeed {
+    rx: broadcast::Receiver<Arc<Published>>,
+    admit: Admit,
+}
+
+impl FilteredFeed {
+    pub fn new(rx: broadcast::Receiver<Arc<Published>>, admit: Admit) -> Self {
+        FilteredFeed { rx, admit }
+    }
+
+    /// The next admitted frame. A lag counts every message passed over, admitted or not: the
+    /// channel cannot tell which of them the filter would have taken.
+    async fn recv(&mut self) -> Result<Bytes, RecvError> {
+        loop {
+            let published = self.rx.recv().await?;
+            if (self.admit)(&published) {
+                return Ok(published.frame.clone());
+            }
+        }
+    }
 }
 
 /// A per-connection stream: frame `k` (from 1) is due at `t0 + k · period` and is built by
@@ -94,6 +131,7 @@ impl Feed {
         match self {
             Feed::Broadcast(rx) => rx.recv().await,
             Feed::Periodic(feed) => feed.recv().await,
+            Feed::Filtered(feed) => feed.recv().await,
         }
     }
 
@@ -103,6 +141,7 @@ impl Feed {
         match self {
             Feed::Broadcast(rx) => rx.is_empty(),
             Feed::Periodic(feed) => feed.caught_up(),
+            Feed::Filtered(feed) => feed.rx.is_empty(),
         }
     }
 }

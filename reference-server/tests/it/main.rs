@@ -7,6 +7,7 @@ mod frames;
 mod http;
 mod http_limits;
 mod logs;
+mod monitor;
 mod persistence;
 mod secrets;
 mod support;
