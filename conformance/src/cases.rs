@@ -26,6 +26,8 @@ pub struct Ctx {
     pub auth_timeout: Duration,
     /// The stream period the server is expected to keep (`None`: the profile's default).
     pub period: Option<Duration>,
+    /// The server's idle timeout, when the cases that wait for it should run (monitor).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A case id and what it checks.

@@ -2,13 +2,14 @@
 //!
 //! It reaches its subject only over the wire (`wire`, the shared `client-io` crate). Each
 //! profile registers its suite, client probe and recorded session in `profiles` (NHEM in
-//! `nhem/`, ECG in `ecg/`). The modes are offline `validate` of files and transcripts, the live
+//! `nhem/`, ECG in `ecg/`, monitor in `monitor/`). The modes are offline `validate` of files and transcripts, the live
 //! `server` suite, the client probe, the validating `proxy`, and `record` for redacted
 //! transcripts; every mode produces an [`outcome::Report`] written as JSON, Markdown and JUnit
 //! XML (`report`).
 
 pub mod cases;
 pub mod ecg;
+pub mod monitor;
 pub mod nhem;
 pub mod outcome;
 pub mod profiles;

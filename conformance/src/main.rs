@@ -30,7 +30,7 @@ struct PasswordArg {
 /// Which protocol a mode speaks.
 #[derive(clap::Args)]
 struct ProfileArg {
-    /// The protocol: nhem (default), ecg or monitor (monitor: validate and proxy only so far).
+    /// The protocol: nhem (default), ecg or monitor.
     #[arg(long, default_value = "nhem")]
     profile: String,
 }
@@ -77,7 +77,7 @@ enum Mode {
     },
     /// Run the server suite of a profile against a live server.
     Server {
-        /// The protocol to judge: nhem (default) or ecg (see --list-cases).
+        /// The protocol to judge: nhem (default), ecg or monitor (see --list-cases).
         #[arg(long, default_value = "nhem")]
         profile: String,
         /// Print the profile's case ids and titles, then exit.
@@ -107,6 +107,10 @@ enum Mode {
         /// How long the server may take to close a client that never authenticates.
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         auth_timeout: Duration,
+        /// The server's idle timeout (monitor: 90s by default); given, the idle-timeout case
+        /// runs and waits that long for the close.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        idle_timeout: Option<Duration>,
         /// Never change server state (skips pause/resume and config set).
         #[arg(long)]
         no_mutate: bool,
@@ -380,6 +384,7 @@ async fn main() -> ExitCode {
             window,
             interval,
             auth_timeout,
+            idle_timeout,
             no_mutate,
             out,
         } => {
@@ -413,6 +418,7 @@ async fn main() -> ExitCode {
                 mutate: !no_mutate,
                 auth_timeout,
                 period: interval,
+                idle_timeout,
             };
             let cases = suite.run(&ctx).await;
             let subject = format!("{ws}{}", http.map(|h| format!(" {h}")).unwrap_or_default());

@@ -47,7 +47,11 @@ pub trait ProfileSuite: Sync {
 }
 
 /// Every profile's suite; adding a profile is one line here.
-pub static SUITES: &[&dyn ProfileSuite] = &[&crate::nhem::NhemSuite, &crate::ecg::EcgSuite];
+pub static SUITES: &[&dyn ProfileSuite] = &[
+    &crate::nhem::NhemSuite,
+    &crate::ecg::EcgSuite,
+    &crate::monitor::MonitorSuite,
+];
 
 /// The suite of profile `name`.
 pub fn find(name: &str) -> Option<&'static dyn ProfileSuite> {

@@ -28,6 +28,7 @@ async fn run_ecg_suite(faults: &[EcgFault]) -> Vec<CaseResult> {
         window: Duration::from_millis(500),
         mutate: false,
         auth_timeout: Duration::from_secs(1),
+        idle_timeout: None,
         period: Some(Duration::from_millis(INTERVAL_MS)),
     };
     let results = conformance::ecg::run(&ctx).await;

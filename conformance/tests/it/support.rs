@@ -29,6 +29,7 @@ pub async fn run_suite_against(faults: &[Fault]) -> Vec<CaseResult> {
         window: Duration::from_secs(2),
         mutate: true,
         auth_timeout: Duration::from_secs(1),
+        idle_timeout: None,
         period: None,
     };
     let results = suite::run(&ctx).await;
