@@ -1,7 +1,7 @@
 //! One simulated client per task: WebSocket (broadcast, slow consumers, churn) or HTTP polling.
 
 use crate::frame::{head, now_us, timestamp_us};
-use crate::profiles::StreamShape;
+use crate::profiles::{LoadProfile, StreamShape};
 use crate::recorder::{Arrival, Counters, Recorder, Sample, Sequence};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -19,18 +19,27 @@ pub enum Scenario {
     SlowConsumers,
     Churn,
     Polling,
+    /// Half the clients hold the profile's filter; every client's filtered messages are kept.
+    Filtered,
 }
 
-/// What all clients share (no `Debug`: the URL and the first message carry the secret).
+/// What all clients share (no `Debug`: the URL, headers and first messages carry the secret).
 #[derive(Clone)]
 pub struct Target {
+    pub profile: &'static dyn LoadProfile,
     /// The URL each WebSocket client connects to (path and query included).
     pub ws_url: String,
+    /// Request headers on the upgrade (e.g. `Authorization`).
+    pub headers: Vec<(String, String)>,
     pub http_url: Option<String>,
-    /// The first message each client sends (NHEM: `auth`); `None`: the stream starts alone.
-    pub hello: Option<String>,
+    /// What each client sends first (NHEM: `auth`); empty: the stream starts alone.
+    pub hello: Vec<String>,
+    /// What a filtered client sends first instead (`filtered` scenario).
+    pub filtered_hello: Option<Vec<String>>,
     /// Which messages are the stream and how they are numbered.
     pub shape: StreamShape,
+    /// How often each client sends the profile's application ping (`None`: never).
+    pub ping_every: Option<Duration>,
     /// When the run ends (every client stops by itself then).
     pub end: Instant,
 }
@@ -43,14 +52,27 @@ pub struct Plan {
     pub read_delay: Option<Duration>,
     /// Churn: stay connected this long, then reconnect.
     pub session: Option<Duration>,
+    /// `filtered` scenario: this client holds the filter (else it only keeps the subjects).
+    pub filtered: Option<bool>,
+}
+
+/// What a client of the `filtered` scenario saw of the filter's subjects.
+#[derive(Debug, Clone, Default)]
+pub struct FilterLog {
+    pub filtered: bool,
+    /// When its last session started (µs, wall clock).
+    pub ready_us: i64,
+    /// Scheduled times of the admitted subjects it received.
+    pub admitted_us: Vec<i64>,
 }
 
 /// How a client's run ended, for tail-loss accounting.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientEnd {
     pub highest_frame: Option<u64>,
     /// The last connection ended before the run did (closed, failed or refused).
     pub ended_early: bool,
+    pub filter: Option<FilterLog>,
 }
 
 const BATCH: usize = 256;
@@ -63,6 +85,7 @@ struct Local<'a> {
     mine: Histogram<u64>,
     /// |arrival interval − period| of consecutive stream messages on one connection.
     jitter: Histogram<u64>,
+    rtt: Histogram<u64>,
 }
 
 impl Local<'_> {
@@ -84,6 +107,7 @@ impl Local<'_> {
             totals.client_p99_ms.push(p99);
         }
         let _ = totals.jitter.add(&self.jitter);
+        let _ = totals.rtt.add(&self.rtt);
     }
 }
 
@@ -95,16 +119,81 @@ fn local(recorder: &Recorder) -> Local<'_> {
         // Two significant digits per client keeps thousands of clients cheap; totals use three.
         mine: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds"),
         jitter: crate::histo::new_us(),
+        rtt: crate::histo::new_us(),
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends `hello` and waits (10 s at most) for the profile's ready message; `Ok(false)`: the
+/// server refused (`success: false`, or a close with 1008 before the session started).
+async fn start_session(
+    ws: &mut Socket,
+    hello: &[String],
+    ready: &str,
+) -> Result<bool, &'static str> {
+    let mut sent = true;
+    for message in hello {
+        if ws
+            .send(Message::Text(message.as_str().into()))
+            .await
+            .is_err()
+        {
+            // The server may have refused at once: its close frame is still there to read.
+            sent = false;
+            break;
+        }
+    }
+    // The frames that may precede it are ignored.
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = ws.next().await {
+            match message {
+                Message::Text(t) => {
+                    if let Some(h) = head(t.as_str()) {
+                        if h.ty == Some(ready) {
+                            return Some(h.success.unwrap_or(true));
+                        }
+                    }
+                }
+                Message::Close(Some(frame)) if u16::from(frame.code) == 1008 => return Some(false),
+                _ => {}
+            }
+        }
+        None
+    })
+    .await;
+    match answer {
+        Ok(Some(accepted)) => Ok(accepted),
+        _ if !sent => Err("closed during hello"),
+        _ => Err("no ready message"),
     }
 }
 
 pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
     tokio::time::sleep(plan.start_after).await;
     let mut local = local(&recorder);
-    let mut end = ClientEnd::default();
+    let mut end = ClientEnd {
+        filter: plan.filtered.map(|filtered| FilterLog {
+            filtered,
+            ..FilterLog::default()
+        }),
+        ..ClientEnd::default()
+    };
     let shape = target.shape;
+    let profile = target.profile;
+    let hello = match (plan.filtered, &target.filtered_hello) {
+        (Some(true), Some(filtered)) => filtered.as_slice(),
+        _ => target.hello.as_slice(),
+    };
+    let headers: Vec<(&str, &str)> = target
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let mut period_us = shape.period_us;
     let mut first_connection = true;
+    let mut pings_sent: u64 = 0;
     while Instant::now() < target.end {
         if !first_connection {
             local.counters.reconnects += 1;
@@ -114,10 +203,18 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
             .session
             .map_or(target.end, |s| (Instant::now() + s).min(target.end));
         let started = Instant::now();
+        let request = match client_io::ws::upgrade_request(&target.ws_url, &headers) {
+            Ok(request) => request,
+            Err(e) => {
+                recorder.ending(format!("bad request: {}", error_kind(&e)));
+                end.ended_early = true;
+                break;
+            }
+        };
         let connect = tokio::time::timeout(
             Duration::from_secs(10),
             tokio_tungstenite::connect_async_with_config(
-                target.ws_url.as_str(),
+                request,
                 Some(client_io::small_frames()),
                 true,
             ),
@@ -138,45 +235,29 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         };
         let connect_us = started.elapsed().as_micros() as u64;
         local.counters.connects += 1;
-        match target.hello.as_deref() {
-            Some(hello) => {
-                if ws.send(Message::Text(hello.into())).await.is_err() {
-                    recorder.ending("closed during auth");
+        match profile.ready_type() {
+            Some(ready) => match start_session(&mut ws, hello, ready).await {
+                Ok(true) => {
+                    recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64))
+                }
+                Ok(false) => {
+                    local.counters.auth_failures += 1;
+                    recorder.ending("auth refused");
                     end.ended_early = true;
+                    break;
+                }
+                Err(why) => {
+                    recorder.ending(why);
+                    end.ended_early = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                // Wait for auth_response; the frames that may precede it are ignored.
-                let authed = tokio::time::timeout(Duration::from_secs(10), async {
-                    while let Some(Ok(message)) = ws.next().await {
-                        if let Message::Text(t) = message {
-                            if let Some(h) = head(t.as_str()) {
-                                if h.ty == Some("auth_response") {
-                                    return h.success;
-                                }
-                            }
-                        }
-                    }
-                    None
-                })
-                .await;
-                match authed {
-                    Ok(Some(true)) => recorder
-                        .connected_at(connect_us, Some(started.elapsed().as_micros() as u64)),
-                    Ok(Some(false)) => {
-                        local.counters.auth_failures += 1;
-                        recorder.ending("auth refused");
-                        end.ended_early = true;
-                        break;
-                    }
-                    _ => {
-                        recorder.ending("no auth_response");
-                        end.ended_early = true;
-                        continue;
-                    }
-                }
-            }
+            },
             // The session starts with the first stream message (recorded below).
             None => recorder.connected_at(connect_us, None),
+        }
+        if let Some(log) = end.filter.as_mut() {
+            log.ready_us = now_us();
         }
         recorder.connected.fetch_add(1, Relaxed);
         let mut sequence = Sequence::default();
@@ -185,15 +266,36 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         let mut origin_us: Option<i64> = None;
         let mut last_arrival_us: Option<i64> = None;
         let mut early = false;
+        // Pings awaiting their pong, oldest first (answers come in order).
+        let mut outstanding: std::collections::VecDeque<Instant> = Default::default();
+        let mut next_ping = target.ping_every.map(|every| Instant::now() + every);
         loop {
             // `timeout_at` polls the read first: a slow reader with a backlog would never see
             // its deadline pass, so the end of the session is checked on its own.
             if Instant::now() >= session_end {
                 break;
             }
-            let next = tokio::time::timeout_at(session_end.into(), ws.next()).await;
+            let wake = next_ping.map_or(session_end, |p| p.min(session_end));
+            let next = tokio::time::timeout_at(wake.into(), ws.next()).await;
             let message = match next {
-                Err(_) => break,
+                Err(_) => {
+                    if let (Some(due), Some(every)) = (next_ping, target.ping_every) {
+                        if Instant::now() >= due {
+                            next_ping = Some(due + every);
+                            if let Some(ping) = profile.ping(pings_sent) {
+                                pings_sent += 1;
+                                local.counters.pings += 1;
+                                outstanding.push_back(Instant::now());
+                                if ws.send(Message::Text(ping.into())).await.is_err() {
+                                    recorder.ending("closed while pinging");
+                                    early = true;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 Ok(Some(Ok(m))) => m,
                 Ok(Some(Err(e))) => {
                     recorder.ending(format!("error: {}", error_kind(&e.to_string())));
@@ -227,7 +329,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                         continue;
                     };
                     let origin = *origin_us.get_or_insert_with(|| {
-                        if target.hello.is_none() {
+                        if profile.ready_type().is_none() {
                             recorder.session_started(started.elapsed().as_micros() as u64);
                         }
                         ts - period_us
@@ -272,12 +374,28 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                         }
                     }
                 }
-                Some("status") => {
+                Some("status") if h.target_fps.is_some() => {
                     if let Some(fps) = h.target_fps.filter(|f| *f >= 1.0) {
                         period_us = (1_000_000.0 / fps) as i64;
                     }
                 }
-                _ => {}
+                ty if ty.is_some() && ty == profile.pong_type() && !outstanding.is_empty() => {
+                    if let Some(sent) = outstanding.pop_front() {
+                        local.counters.pongs += 1;
+                        crate::histo::record(&mut local.rtt, sent.elapsed().as_micros() as u64);
+                    }
+                }
+                _ => {
+                    if let Some(log) = end.filter.as_mut() {
+                        if let Some(subject) = profile.filter_subject(text.as_str()) {
+                            if log.filtered && !subject.admitted {
+                                local.counters.filter_mismatches += 1;
+                            } else if subject.admitted {
+                                log.admitted_us.push(subject.timestamp_us);
+                            }
+                        }
+                    }
+                }
             }
             if let Some(delay) = plan.read_delay {
                 tokio::time::sleep(delay).await;
@@ -322,8 +440,8 @@ pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -
     let Some(base) = target.http_url.clone() else {
         recorder.ending("polling needs --http");
         return ClientEnd {
-            highest_frame: None,
             ended_early: true,
+            ..ClientEnd::default()
         };
     };
     let authority = base

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Load-tests real-time WebSocket servers (NHEM, ECG): thousands of clients, latency
+/// Load-tests real-time WebSocket servers (NHEM, ECG, monitor): thousands of clients, latency
 /// percentiles, loss, jitter, SLO gates.
 #[derive(Parser)]
 #[command(name = "loadgen", version, about)]
@@ -30,17 +30,23 @@ enum ScenarioArg {
     Churn,
     /// HTTP GET /data/realtime?count=1 at 20 Hz per client, as the seed's web frontend polls.
     Polling,
+    /// Every other client holds the profile's filter (monitor: critical CPU alerts); the
+    /// report checks that each got exactly its matching set.
+    Filtered,
 }
 
+// Parsed once per process: the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a load test; stops by itself after --duration and writes reports into --report.
     Run {
-        /// The protocol the clients speak: nhem (default) or ecg.
+        /// The protocol the clients speak: nhem (default), ecg or monitor.
         #[arg(long, default_value = "nhem")]
         profile: String,
         /// WebSocket URL of the server: NHEM's endpoint (default ws://127.0.0.1:30415/) or
-        /// another profile's base URL (ECG default ws://127.0.0.1:5000; path and token added).
+        /// another profile's base URL (ECG default ws://127.0.0.1:5000, monitor
+        /// ws://127.0.0.1:8080; the profile adds path, token or headers).
         #[arg(long)]
         ws: Option<String>,
         /// HTTP base URL (needed by --scenario polling), e.g. http://127.0.0.1:8421
@@ -57,7 +63,8 @@ enum Command {
         /// NHEM's password (for `auth`).
         #[arg(long, env = "NHEM_PASSWORD", hide_env_values = true)]
         password: Option<String>,
-        /// The token or key of other profiles (ECG: `?token=`, default ecg-demo-token).
+        /// The token or key of other profiles (ECG: `?token=`, default ecg-demo-token; monitor:
+        /// the Bearer API key, default your-api-key).
         #[arg(long, env = "LOADGEN_SECRET", hide_env_values = true)]
         secret: Option<String>,
         /// The stream period the server was started with, if not the profile's default
@@ -66,6 +73,10 @@ enum Command {
         interval: Option<Duration>,
         #[arg(long, value_enum, default_value = "broadcast")]
         scenario: ScenarioArg,
+        /// Every client sends the profile's application ping this often and the report gives
+        /// the ping → pong round trip (monitor; mind the server's rate limit: 120/min).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ping_every: Option<Duration>,
         #[arg(long, default_value_t = 0.1)]
         slow_fraction: f64,
         #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
@@ -184,6 +195,7 @@ async fn main() -> ExitCode {
             secret,
             interval,
             scenario,
+            ping_every,
             slow_fraction,
             slow_delay,
             shard,
@@ -206,6 +218,7 @@ async fn main() -> ExitCode {
                 ScenarioArg::SlowConsumers => Scenario::SlowConsumers,
                 ScenarioArg::Churn => Scenario::Churn,
                 ScenarioArg::Polling => Scenario::Polling,
+                ScenarioArg::Filtered => Scenario::Filtered,
             };
             let Some(load) = loadgen::profiles::find(&profile) else {
                 return usage_error(format!(
@@ -218,6 +231,19 @@ async fn main() -> ExitCode {
                     "--scenario polling polls an HTTP endpoint; {profile} has none (use the default scenario)"
                 ));
             }
+            if scenario == Scenario::Filtered && load.filtered_hello("").is_none() {
+                return usage_error(format!(
+                    "--scenario filtered needs subscription filters; {profile} has none (try --profile monitor)"
+                ));
+            }
+            if ping_every.is_some() && load.ping(0).is_none() {
+                return usage_error(format!(
+                    "--ping-every sends the profile's application ping; {profile} has none"
+                ));
+            }
+            if ping_every.is_some_and(|p| p < Duration::from_millis(10)) {
+                return usage_error("--ping-every must be at least 10ms");
+            }
             let ws = ws.unwrap_or_else(|| load.default_ws().to_owned());
             let secret = secret
                 .or(password)
@@ -228,9 +254,20 @@ async fn main() -> ExitCode {
             }
             // One probe connection first: an unreachable server is a usage error, not a report.
             if scenario != Scenario::Polling {
+                let headers = load.headers(&secret);
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                let request =
+                    match client_io::ws::upgrade_request(&load.connect_url(&ws, &secret), &headers)
+                    {
+                        Ok(request) => request,
+                        Err(e) => return usage_error(format!("--ws {ws:?}: {e}")),
+                    };
                 match tokio::time::timeout(
                     Duration::from_secs(5),
-                    tokio_tungstenite::connect_async(load.connect_url(&ws, &secret)),
+                    tokio_tungstenite::connect_async(request),
                 )
                 .await
                 {
@@ -261,6 +298,7 @@ async fn main() -> ExitCode {
                 slow_fraction,
                 slow_delay,
                 churn_session: (Duration::from_secs(2), Duration::from_secs(5)),
+                ping_every,
                 progress: std::io::stderr().is_terminal(),
             };
             let r = run(config).await;

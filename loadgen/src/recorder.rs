@@ -47,6 +47,14 @@ pub struct Counters {
     pub auth_failures: u64,
     pub reconnects: u64,
     pub http_errors: u64,
+    /// Application pings sent and their answers (`--ping-every`).
+    #[serde(default)]
+    pub pings: u64,
+    #[serde(default)]
+    pub pongs: u64,
+    /// `filtered` scenario: messages a filtered client got that its filter does not admit.
+    #[serde(default)]
+    pub filter_mismatches: u64,
 }
 
 impl std::ops::AddAssign<&Counters> for Counters {
@@ -61,6 +69,9 @@ impl std::ops::AddAssign<&Counters> for Counters {
         self.auth_failures += other.auth_failures;
         self.reconnects += other.reconnects;
         self.http_errors += other.http_errors;
+        self.pings += other.pings;
+        self.pongs += other.pongs;
+        self.filter_mismatches += other.filter_mismatches;
     }
 }
 
@@ -72,6 +83,8 @@ pub struct Totals {
     pub auth: Histogram<u64>,
     /// |arrival interval − period| between consecutive stream messages of a connection.
     pub jitter: Histogram<u64>,
+    /// Application ping → pong round trips (`--ping-every`).
+    pub rtt: Histogram<u64>,
     pub intervals: BTreeMap<i64, Interval>,
     pub counters: Counters,
     /// Why connections ended or failed, e.g. `close 1008` or `connect: refused`.
@@ -100,6 +113,7 @@ impl Default for Recorder {
                 connect: histo::new_us(),
                 auth: histo::new_us(),
                 jitter: histo::new_us(),
+                rtt: histo::new_us(),
                 intervals: BTreeMap::new(),
                 counters: Counters::default(),
                 endings: BTreeMap::new(),

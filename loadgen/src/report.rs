@@ -59,6 +59,56 @@ impl Fairness {
     }
 }
 
+/// The `filtered` scenario's check that every client got exactly its matching set: over the
+/// window in which every client was subscribed, each client's count of admitted subjects (the
+/// filtered clients') must equal everyone else's, and no filtered client may get one its filter
+/// refuses (`counters.filter_mismatches`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FilterCheck {
+    pub clients_filtered: usize,
+    pub clients_unfiltered: usize,
+    /// From the last client's subscription to one second before the run's end.
+    pub window_s: f64,
+    /// Admitted subjects per client in the window: the fewest and the most any client got.
+    pub admitted_min: u64,
+    pub admitted_max: u64,
+    /// `admitted_min == admitted_max` and at least one client of each kind.
+    pub exact: bool,
+}
+
+impl FilterCheck {
+    /// From the clients' logs; `end_us` is the run's end on the wall clock. Subjects scheduled
+    /// within two stream periods of the window's edges are left out: a client may legitimately
+    /// be mid-delivery there.
+    pub fn of(logs: &[crate::client::FilterLog], end_us: i64, period: std::time::Duration) -> Self {
+        let margin = (period.as_micros() as i64 * 2).max(100_000);
+        let from = logs.iter().map(|l| l.ready_us).max().unwrap_or(end_us) + margin;
+        let to = end_us - 1_000_000 - margin;
+        let counts: Vec<u64> = logs
+            .iter()
+            .map(|l| {
+                l.admitted_us
+                    .iter()
+                    .filter(|t| (from..=to).contains(t))
+                    .count() as u64
+            })
+            .collect();
+        let filtered = logs.iter().filter(|l| l.filtered).count();
+        let (min, max) = (
+            counts.iter().copied().min().unwrap_or(0),
+            counts.iter().copied().max().unwrap_or(0),
+        );
+        FilterCheck {
+            clients_filtered: filtered,
+            clients_unfiltered: logs.len() - filtered,
+            window_s: ((to - from) as f64 / 1e6).max(0.0),
+            admitted_min: min,
+            admitted_max: max,
+            exact: min == max && filtered > 0 && filtered < logs.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Second {
     pub unix_s: i64,
@@ -77,6 +127,8 @@ pub struct Histograms {
     pub auth: String,
     #[serde(default)]
     pub jitter: String,
+    #[serde(default)]
+    pub rtt: String,
     /// Unix second → (latency histogram, frames delivered).
     pub intervals: BTreeMap<i64, (String, u64)>,
     /// Unix second → clients connected.
@@ -108,6 +160,12 @@ pub struct LoadReport {
     /// |arrival interval − period| between consecutive stream messages of a connection.
     #[serde(default)]
     pub jitter: Percentiles,
+    /// Application ping → pong round trips (`--ping-every`; empty without it).
+    #[serde(default)]
+    pub rtt: Percentiles,
+    /// The `filtered` scenario's exactness check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterCheck>,
     pub fairness: Fairness,
     pub endings: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
@@ -164,6 +222,7 @@ fn assemble(
     connect: &Histogram<u64>,
     auth: &Histogram<u64>,
     jitter: &Histogram<u64>,
+    rtt: &Histogram<u64>,
     intervals: BTreeMap<i64, (Histogram<u64>, u64)>,
     connected: BTreeMap<i64, u64>,
     client_p99_ms: Vec<f64>,
@@ -216,6 +275,8 @@ fn assemble(
         connect: Percentiles::of(connect),
         auth: Percentiles::of(auth),
         jitter: Percentiles::of(jitter),
+        rtt: Percentiles::of(rtt),
+        filter: None,
         fairness: Fairness::of(&client_p99_ms),
         endings,
         timeline: timeline(&intervals, &connected),
@@ -228,6 +289,7 @@ fn assemble(
             connect: histo::encode(connect),
             auth: histo::encode(auth),
             jitter: histo::encode(jitter),
+            rtt: histo::encode(rtt),
             intervals: encoded_intervals,
             connected,
             client_p99_ms,
@@ -248,6 +310,7 @@ pub fn build(info: RunInfo, totals: &Totals, generator: GeneratorHealth) -> Load
         &totals.connect,
         &totals.auth,
         &totals.jitter,
+        &totals.rtt,
         intervals,
         totals.connected_timeline.clone(),
         totals.client_p99_ms.clone(),
@@ -274,7 +337,8 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         into.add(histo::decode(text)?)
             .map_err(|e| MergeError::Add(format!("{e:?}")))
     };
-    let (mut latency, mut delivered, mut connect, mut auth, mut jitter) = (
+    let (mut latency, mut delivered, mut connect, mut auth, mut jitter, mut rtt) = (
+        histo::new_us(),
         histo::new_us(),
         histo::new_us(),
         histo::new_us(),
@@ -295,6 +359,9 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         add(&mut auth, &h.auth)?;
         if !h.jitter.is_empty() {
             add(&mut jitter, &h.jitter)?;
+        }
+        if !h.rtt.is_empty() {
+            add(&mut rtt, &h.rtt)?;
         }
         for (s, (text, frames)) in &h.intervals {
             let entry = intervals.entry(*s).or_insert_with(|| (histo::new_us(), 0));
@@ -326,20 +393,48 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         expected_fps: first.frames.expected_fps,
         tail_lost: 0,
     };
-    Ok(assemble(
+    let mut merged = assemble(
         info,
         &latency,
         &delivered,
         &connect,
         &auth,
         &jitter,
+        &rtt,
         intervals,
         connected,
         client_p99_ms,
         counters,
         endings,
         generators,
-    ))
+    );
+    merged.filter = merge_filters(reports.iter().filter_map(|r| r.filter.as_ref()));
+    Ok(merged)
+}
+
+/// Shards' filter checks combined: the narrowest window, the fewest and most per client. Each
+/// shard's window starts at its own last subscription, so a merged check is exact only when
+/// every shard's was.
+fn merge_filters<'a>(checks: impl Iterator<Item = &'a FilterCheck>) -> Option<FilterCheck> {
+    checks.fold(None, |acc: Option<FilterCheck>, c| {
+        Some(match acc {
+            None => c.clone(),
+            Some(a) => {
+                let (min, max) = (
+                    a.admitted_min.min(c.admitted_min),
+                    a.admitted_max.max(c.admitted_max),
+                );
+                FilterCheck {
+                    clients_filtered: a.clients_filtered + c.clients_filtered,
+                    clients_unfiltered: a.clients_unfiltered + c.clients_unfiltered,
+                    window_s: a.window_s.min(c.window_s),
+                    admitted_min: min,
+                    admitted_max: max,
+                    exact: a.exact && c.exact && min == max,
+                }
+            }
+        })
+    })
 }
 
 fn nhem() -> String {
@@ -396,7 +491,11 @@ pub fn to_markdown(r: &LoadReport) -> String {
             &r.auth,
         ),
         ("interval jitter (abs. of Δ − period)", &r.jitter),
+        ("ping → pong round trip", &r.rtt),
     ] {
+        if p.count == 0 && name.starts_with("ping") {
+            continue;
+        }
         let _ = writeln!(
             out,
             "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
@@ -411,6 +510,19 @@ pub fn to_markdown(r: &LoadReport) -> String {
     );
     let fa = &r.fairness;
     let _ = writeln!(out, "**Fairness:** per-client p99 from {:.2} to {:.2} ms (median {:.2}, spread {:.2} ms over {} clients).\n", fa.client_p99_min_ms, fa.client_p99_max_ms, fa.client_p99_median_ms, fa.client_p99_spread_ms, fa.clients_measured);
+    if let Some(check) = &r.filter {
+        let _ = writeln!(
+            out,
+            "**Filters:** {} clients filtered, {} not; over the {:.1} s window every client got {} to {} admitted messages ({}); {} mismatches (messages a filter refuses).\n",
+            check.clients_filtered,
+            check.clients_unfiltered,
+            check.window_s,
+            check.admitted_min,
+            check.admitted_max,
+            if check.exact { "exact" } else { "NOT exact" },
+            r.counters.filter_mismatches
+        );
+    }
     let c = &r.counters;
     let _ = writeln!(out, "**Connections:** {} connects, {} connect errors, {} auth failures, {} reconnects, {} HTTP errors.", c.connects, c.connect_errors, c.auth_failures, c.reconnects, c.http_errors);
     if !r.endings.is_empty() {

@@ -1,11 +1,11 @@
 //! One load run: ramp clients up, hold for the duration, stop everything by itself, report.
 
-use crate::client::{self, ClientEnd, Plan, Scenario, Target};
+use crate::client::{self, ClientEnd, FilterLog, Plan, Scenario, Target};
 use crate::frame::now_us;
 use crate::monitor::{self, GeneratorHealth};
 use crate::profiles::{LoadProfile, StreamShape};
 use crate::recorder::Recorder;
-use crate::report::{self, LoadReport, RunInfo};
+use crate::report::{self, FilterCheck, LoadReport, RunInfo};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub slow_fraction: f64,
     pub slow_delay: Duration,
     pub churn_session: (Duration, Duration),
+    /// How often each client sends the profile's application ping (`None`: never).
+    pub ping_every: Option<Duration>,
     pub progress: bool,
 }
 
@@ -59,10 +61,14 @@ pub async fn run(config: RunConfig) -> LoadReport {
     let started = Instant::now();
     let end = started + config.duration;
     let target = Arc::new(Target {
+        profile: config.profile,
         ws_url: config.profile.connect_url(&config.ws_url, &config.secret),
+        headers: config.profile.headers(&config.secret),
         http_url: config.http_url.clone(),
         hello: config.profile.hello(&config.secret),
+        filtered_hello: config.profile.filtered_hello(&config.secret),
         shape: StreamShape::of(config.profile, config.period.map(|p| p.as_micros() as i64)),
+        ping_every: config.ping_every,
         end,
     });
     let recorder = Arc::new(Recorder::default());
@@ -86,6 +92,8 @@ pub async fn run(config: RunConfig) -> LoadReport {
                 let (lo, hi) = config.churn_session;
                 lo + (hi.saturating_sub(lo)).mul_f64(unit(i + 1_000_003))
             }),
+            // Every other client holds the filter, so each shard has its half.
+            filtered: (config.scenario == Scenario::Filtered).then_some(i % 2 == 0),
         };
         let (target, recorder) = (target.clone(), recorder.clone());
         tasks.push(tokio::spawn(async move {
@@ -151,6 +159,14 @@ pub async fn run(config: RunConfig) -> LoadReport {
         .filter_map(|e| e.highest_frame)
         .map(|h| highest.saturating_sub(h))
         .sum();
+    let filter = (config.scenario == Scenario::Filtered).then(|| {
+        let logs: Vec<FilterLog> = ends.iter().filter_map(|e| e.filter.clone()).collect();
+        FilterCheck::of(
+            &logs,
+            now_us(),
+            config.period.unwrap_or(config.profile.stream().period),
+        )
+    });
     let totals = recorder.lock();
     let messages = totals.counters.received;
     let lag = lag.lock().expect("lag lock is never poisoned").clone();
@@ -182,7 +198,9 @@ pub async fn run(config: RunConfig) -> LoadReport {
         },
         tail_lost,
     };
-    report::build(info, &totals, health)
+    let mut report = report::build(info, &totals, health);
+    report.filter = filter;
+    report
 }
 
 pub fn scenario_name(s: Scenario) -> &'static str {
@@ -191,5 +209,6 @@ pub fn scenario_name(s: Scenario) -> &'static str {
         Scenario::SlowConsumers => "slow-consumers",
         Scenario::Churn => "churn",
         Scenario::Polling => "polling",
+        Scenario::Filtered => "filtered",
     }
 }

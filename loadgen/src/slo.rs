@@ -15,6 +15,12 @@ pub enum Metric {
     ConnectErrors,
     AuthFailures,
     ConnectP99,
+    /// Ping → pong round trip p99 (`--ping-every`).
+    RttP99,
+    /// `filtered` scenario: messages a filtered client got that its filter refuses.
+    FilterMismatches,
+    /// `filtered` scenario: most minus fewest admitted messages any client got (0: exact).
+    FilterSpread,
 }
 
 impl Metric {
@@ -29,6 +35,9 @@ impl Metric {
             "connect_errors" => Metric::ConnectErrors,
             "auth_failures" => Metric::AuthFailures,
             "connect_p99" => Metric::ConnectP99,
+            "rtt_p99" => Metric::RttP99,
+            "filter_mismatches" => Metric::FilterMismatches,
+            "filter_spread" => Metric::FilterSpread,
             _ => return None,
         })
     }
@@ -42,6 +51,7 @@ impl Metric {
                 | Metric::P999
                 | Metric::Max
                 | Metric::ConnectP99
+                | Metric::RttP99
         )
     }
 
@@ -58,6 +68,13 @@ impl Metric {
             Metric::ConnectErrors => r.counters.connect_errors as f64,
             Metric::AuthFailures => r.counters.auth_failures as f64,
             Metric::ConnectP99 => r.connect.p99_ms,
+            Metric::RttP99 => r.rtt.p99_ms,
+            Metric::FilterMismatches => r.counters.filter_mismatches as f64,
+            // No check (not the filtered scenario) cannot meet a filter objective.
+            Metric::FilterSpread => r
+                .filter
+                .as_ref()
+                .map_or(f64::INFINITY, |f| (f.admitted_max - f.admitted_min) as f64),
         }
     }
 }
@@ -91,7 +108,7 @@ impl std::str::FromStr for Slo {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let help = "write METRIC OP VALUE, e.g. p99<=16.7ms, loss<=0.1%, connect_errors=0 (metrics: p50 p90 p99 p999 max loss connect_errors auth_failures connect_p99; ops: <= < = >=)";
+        let help = "write METRIC OP VALUE, e.g. p99<=16.7ms, loss<=0.1%, connect_errors=0 (metrics: p50 p90 p99 p999 max loss connect_errors auth_failures connect_p99 rtt_p99 filter_mismatches filter_spread; ops: <= < = >=)";
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let (pos, op_len, comparison) = ["<=", ">=", "<", "="]
             .iter()

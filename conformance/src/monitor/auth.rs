@@ -105,12 +105,14 @@ async fn refused(ctx: &Ctx, id: &'static str, key: Option<&str>) -> CaseResult {
                     format!("{refusals} refusal message(s), then 1008 {reason:?}"),
                 )
             }
-            Event::Closed(Some((code, reason))) => return non_strict(
-                id,
-                format!(
+            Event::Closed(Some((code, reason))) => {
+                return non_strict(
+                    id,
+                    format!(
                     "{refusals} refusal message(s), then close {code} {reason:?} (decided: 1008)"
                 ),
-            ),
+                )
+            }
             Event::Closed(None) => {
                 return non_strict(id, "the connection ended without a close frame")
             }

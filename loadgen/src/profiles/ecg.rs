@@ -22,8 +22,8 @@ impl LoadProfile for EcgLoad {
             .finish();
         format!("{base}{}?{query}", protocol::ecg::STREAM_PATH)
     }
-    fn hello(&self, _: &str) -> Option<String> {
-        None
+    fn hello(&self, _: &str) -> Vec<String> {
+        Vec::new()
     }
     fn stream_type(&self) -> Option<&'static str> {
         None

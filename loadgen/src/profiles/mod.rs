@@ -13,8 +13,17 @@ pub trait LoadProfile: Sync {
     fn default_ws(&self) -> &'static str;
     /// The URL a client connects to, from the `--ws` base and the secret.
     fn connect_url(&self, ws: &str, secret: &str) -> String;
-    /// The first message a client sends (`None`: nothing; the stream starts by itself).
-    fn hello(&self, secret: &str) -> Option<String>;
+    /// Request headers on the upgrade (monitor: `Authorization: Bearer <key>`).
+    fn headers(&self, _secret: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// What a client sends first, in order (empty: nothing; the stream starts by itself).
+    fn hello(&self, secret: &str) -> Vec<String>;
+    /// The message whose arrival starts the session after `hello` (NHEM: `auth_response`,
+    /// refused when its `success` is false); `None`: the first stream message does.
+    fn ready_type(&self) -> Option<&'static str> {
+        None
+    }
     /// The wire `type` of stream messages (`None`: stream messages carry no `type`).
     fn stream_type(&self) -> Option<&'static str>;
     /// The stream the scenarios measure.
@@ -28,16 +37,45 @@ pub trait LoadProfile: Sync {
     fn has_polling(&self) -> bool {
         false
     }
+    /// The `filtered` scenario: what a filtered client sends first instead of `hello` (`None`:
+    /// the profile has no filters).
+    fn filtered_hello(&self, _secret: &str) -> Option<Vec<String>> {
+        None
+    }
+    /// For the `filtered` scenario: a message the filter judges, with its scheduled time and
+    /// whether the filter admits it (`None`: not such a message).
+    fn filter_subject(&self, _text: &str) -> Option<FilterSubject> {
+        None
+    }
+    /// An application-level ping with sequence `n`, answered by a message of type
+    /// [`LoadProfile::pong_type`] in order (`None`: the profile has none).
+    fn ping(&self, _n: u64) -> Option<String> {
+        None
+    }
+    fn pong_type(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A message a subscription filter judges (monitor: an alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterSubject {
+    /// Its scheduled time: the same message has the same one at every client.
+    pub timestamp_us: i64,
+    /// Whether the filtered clients' filter admits it.
+    pub admitted: bool,
 }
 
 mod ecg;
+mod monitor;
 mod nhem;
 
 pub use ecg::EcgLoad;
+pub use monitor::MonitorLoad;
 pub use nhem::NhemLoad;
 
 /// Every profile loadgen drives; adding one is one line here.
-pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[&NhemLoad, &EcgLoad];
+pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[&NhemLoad, &EcgLoad, &MonitorLoad];
 
 pub fn find(name: &str) -> Option<&'static dyn LoadProfile> {
     LOAD_PROFILES

@@ -15,8 +15,11 @@ impl LoadProfile for NhemLoad {
     fn connect_url(&self, ws: &str, _: &str) -> String {
         ws.to_owned()
     }
-    fn hello(&self, secret: &str) -> Option<String> {
-        Some(serde_json::json!({"type": "auth", "password": secret}).to_string())
+    fn hello(&self, secret: &str) -> Vec<String> {
+        vec![serde_json::json!({"type": "auth", "password": secret}).to_string()]
+    }
+    fn ready_type(&self) -> Option<&'static str> {
+        Some("auth_response")
     }
     fn stream_type(&self) -> Option<&'static str> {
         Some("data")

@@ -32,6 +32,7 @@ fn config(server: &RunningServer, clients: usize, scenario: Scenario) -> RunConf
         slow_fraction: 0.5,
         slow_delay: Duration::from_millis(50),
         churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        ping_every: None,
         progress: false,
     }
 }
@@ -181,6 +182,7 @@ async fn an_ecg_run_numbers_frames_by_timestamps_and_measures_jitter() {
         slow_fraction: 0.5,
         slow_delay: Duration::from_millis(50),
         churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        ping_every: None,
         progress: false,
     };
     let r = run(config.clone()).await;
@@ -259,4 +261,71 @@ async fn merge_appends_a_summary_and_writes_slo_junit() {
         junit.contains("tests=\"2\"") && junit.contains("failures=\"1\""),
         "{junit}"
     );
+}
+
+/// The monitor profile: Bearer key on the upgrade, `performance.system` numbered by timestamp
+/// steps, half the clients holding a critical-CPU filter, and ping → pong round trips.
+#[tokio::test]
+async fn a_filtered_monitor_run_delivers_exactly_the_matching_sets() {
+    use reference_server::monitor::{MonitorSettings, RunningMonitorServer};
+    let mut settings = MonitorSettings::for_tests();
+    settings.performance_interval_ms = 20;
+    settings.cycle_s = 1.0;
+    settings.custom_interval_s = 0.1;
+    let server = RunningMonitorServer::start(settings)
+        .await
+        .expect("server starts");
+    let mut config = RunConfig {
+        profile: &loadgen::profiles::MonitorLoad,
+        ws_url: server.ws_base(),
+        http_url: None,
+        secret: "your-api-key".into(),
+        period: Some(Duration::from_millis(20)),
+        clients: 20,
+        ramp_per_s: 1000.0,
+        duration: Duration::from_secs(4),
+        scenario: Scenario::Filtered,
+        shard: None,
+        slow_fraction: 0.5,
+        slow_delay: Duration::from_millis(50),
+        churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        ping_every: Some(Duration::from_millis(250)),
+        progress: false,
+    };
+    let r = run(config.clone()).await;
+    assert_eq!(r.profile, "monitor");
+    assert_eq!(r.counters.connects, 20, "{:?}", r.counters);
+    assert_eq!(r.counters.connect_errors + r.counters.auth_failures, 0);
+    // 20 clients × ~4 s × 50 samples/s; custom metrics are subscribed away, so no duplicates.
+    assert!(r.frames.received > 20 * 150, "{:?}", r.frames);
+    assert_eq!(r.frames.lost + r.frames.duplicated, 0, "{:?}", r.frames);
+    assert_eq!(r.counters.filter_mismatches, 0);
+    let check = r.filter.clone().expect("the filtered scenario checks");
+    assert_eq!((check.clients_filtered, check.clients_unfiltered), (10, 10));
+    assert!(check.exact && check.admitted_min >= 2, "{check:?}");
+    assert!(r.counters.pings > 100 && r.counters.pongs + 20 >= r.counters.pings);
+    assert!(r.rtt.count > 100, "{:?}", r.rtt);
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+    assert!(to_markdown(&r).contains("**Filters:**"));
+    for (objective, met) in [
+        ("filter_spread=0", true),
+        ("filter_mismatches=0", true),
+        ("rtt_p99<=1000ms", true),
+        ("rtt_p99<0.001ms", false),
+    ] {
+        let slo: Slo = objective.parse().expect("a valid objective");
+        assert_eq!(slo.check(&r).met, met, "{objective}: {:?}", slo.check(&r));
+    }
+
+    // A wrong key: refused, and the report says so.
+    config.secret = "wrong".into();
+    config.clients = 3;
+    config.duration = Duration::from_secs(1);
+    config.scenario = Scenario::Broadcast;
+    config.ping_every = None;
+    let refused = run(config).await;
+    server.stop().await;
+    assert_eq!(refused.frames.received, 0);
+    assert_eq!(refused.counters.auth_failures, 3, "{:?}", refused.endings);
+    assert_eq!(refused.endings.get("auth refused"), Some(&3));
 }
