@@ -105,3 +105,26 @@ pub fn in_registry_order(cases: &[CaseInfo], mut results: Vec<CaseResult>) -> Ve
     results.sort_by_key(|r| position(&r.id));
     results
 }
+
+/// A message a client sent that its profile does not accept (not JSON, unclassified, or
+/// breaking its schema), as evidence; `None` when it is valid. The client probes use it.
+pub fn judge_client_message(
+    profile: &dyn protocol::Profile,
+    schemas: &SchemaSet,
+    text: &str,
+) -> Option<Evidence> {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return Some(Evidence::note(format!("not JSON: {e}"))),
+    };
+    let kind = match profile.classify(protocol::Direction::ClientToServer, &value) {
+        Ok(kind) => kind,
+        Err(e) => return Some(Evidence::note(e.0).with_message(value)),
+    };
+    let violations = schemas.violations(kind, &value)?;
+    let first = violations.first()?;
+    let mut evidence = Evidence::note(format!("{kind} breaks {}: {}", first.rule, first.message))
+        .with_message(value.clone());
+    evidence.rule = Some(first.rule.to_string());
+    Some(evidence)
+}

@@ -122,7 +122,7 @@ enum Mode {
         #[command(flatten)]
         profile: ProfileArg,
         /// Address to listen on, e.g. 127.0.0.1:30415 (point the client at ws://ADDR/; ECG
-        /// clients at ws://ADDR/ws/ecg/stream?token=…).
+        /// clients at ws://ADDR/ws/ecg/stream?token=…; monitor clients at ws://ADDR/ws).
         #[arg(long)]
         listen: std::net::SocketAddr,
         /// How long to run; the probe stops by itself (at least 8 s for the full script).
@@ -137,7 +137,9 @@ enum Mode {
         /// Frame rate of the NHEM probe's broadcast.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
         fps: u32,
-        /// Stream interval of other profiles' probes (ECG default: 160ms).
+        /// Stream interval of other profiles' probes (ECG default: 160ms); for monitor, the
+        /// ping interval the client is expected to keep (default 30s; the script then needs
+        /// about 2.2 × it plus the client's back-off).
         #[arg(long, value_parser = humantime::parse_duration)]
         interval: Option<Duration>,
         #[command(flatten)]

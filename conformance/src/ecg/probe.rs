@@ -12,10 +12,8 @@ use crate::outcome::{CaseResult, Evidence, Outcome};
 use futures_util::{SinkExt, StreamExt};
 use protocol::ecg::{STREAM_PATH, TOKEN_PARAM};
 use protocol::schema::SchemaSet;
-use protocol::{Direction, Profile};
 use reference_server::core::upgrade::peek_head;
 use reference_server::ecg::Signal;
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -208,7 +206,7 @@ async fn session(
             }
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let finding = judge(schemas, text.as_str());
+                    let finding = crate::cases::judge_client_message(&protocol::ecg::ECG, schemas, text.as_str());
                     record(log, slot, |s| {
                         s.messages += 1;
                         s.invalid.extend(finding);
@@ -223,24 +221,6 @@ async fn session(
             },
         }
     }
-}
-
-/// A client message that is not a valid `start_stream`, as evidence.
-fn judge(schemas: &SchemaSet, text: &str) -> Option<Evidence> {
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return Some(Evidence::note(format!("not JSON: {e}"))),
-    };
-    let kind = match protocol::ecg::ECG.classify(Direction::ClientToServer, &value) {
-        Ok(kind) => kind,
-        Err(e) => return Some(Evidence::note(e.0).with_message(value)),
-    };
-    let violations = schemas.violations(kind, &value)?;
-    let first = violations.first()?;
-    let mut evidence = Evidence::note(format!("{kind} breaks {}: {}", first.rule, first.message))
-        .with_message(value.clone());
-    evidence.rule = Some(first.rule.to_string());
-    Some(evidence)
 }
 
 fn verdicts(seen: &[Seen]) -> Vec<CaseResult> {
