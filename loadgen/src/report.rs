@@ -72,7 +72,8 @@ pub struct FilterCheck {
     /// Admitted subjects per client in the window: the fewest and the most any client got.
     pub admitted_min: u64,
     pub admitted_max: u64,
-    /// `admitted_min == admitted_max` and at least one client of each kind.
+    /// `admitted_min == admitted_max > 0` and at least one client of each kind (nothing
+    /// admitted in the window proves nothing).
     pub exact: bool,
 }
 
@@ -104,7 +105,7 @@ impl FilterCheck {
             window_s: ((to - from) as f64 / 1e6).max(0.0),
             admitted_min: min,
             admitted_max: max,
-            exact: min == max && filtered > 0 && filtered < logs.len(),
+            exact: min == max && min > 0 && filtered > 0 && filtered < logs.len(),
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Stream `s` fires its `n`th event (from 0) at `t0 + first + n · period` and stamps it with
 //! that *scheduled* time, so a late tick shows up as latency at every receiver instead of
-//! hiding itself. A stream more than a period behind skips ahead: the skipped performance
-//! ticks show up as gaps (loss) at every client.
+//! hiding itself. A stream more than a second (and a period) behind skips ahead: the skipped
+//! performance ticks show up as gaps (loss) at every client.
 
 use super::synthetic::{self, AlertChange, AlertTracker, Watched};
 use super::{MonitorFault, MonitorServer};
@@ -78,8 +78,11 @@ pub async fn run(server: Arc<MonitorServer>, shutdown: CancellationToken) {
             () = tokio::time::sleep_until(due) => {}
             () = shutdown.cancelled() => return,
         }
+        // Behind by less than a second (a busy moment): the late events go out now, stamped
+        // with their scheduled times, so the lateness shows as latency. More than a second (a
+        // stalled machine): skip ahead rather than burst; the skipped ticks show as loss.
         let late = Instant::now().saturating_duration_since(due);
-        if late > next.period {
+        if late > next.period.max(Duration::from_secs(1)) {
             let behind = (late.as_nanos() / next.period.as_nanos().max(1)) as u64;
             next.next += behind;
         }
