@@ -31,3 +31,58 @@ fn every_monitor_kind_has_a_reviewed_snapshot() {
         insta::assert_json_snapshot!(format!("monitor_{kind}"), value);
     }
 }
+
+use proptest::prelude::*;
+
+static SCHEMAS: std::sync::LazyLock<SchemaSet> =
+    std::sync::LazyLock::new(|| SchemaSet::load(&MONITOR).expect("monitor schemas compile"));
+
+fn event_name() -> impl Strategy<Value = String> {
+    let family = prop_oneof![
+        Just("performance"),
+        Just("alert"),
+        Just("status"),
+        Just("config"),
+        Just("system"),
+    ];
+    (family, proptest::option::of("[a-z0-9_]{1,12}"))
+        .prop_map(|(f, sub)| sub.map_or(f.to_owned(), |s| format!("{f}.{s}")))
+}
+
+fn filter_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        "\\PC{0,12}".prop_map(Value::String),
+        any::<i32>().prop_map(Value::from),
+        any::<bool>().prop_map(Value::Bool),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Generated subscribe messages (any events, filters and ids the profile allows): the Rust
+    /// type accepts each and encodes it back unchanged, and the schema accepts it too.
+    #[test]
+    fn every_rust_subscribe_validates_and_round_trips(
+        events in proptest::collection::vec(event_name(), 1..8),
+        filters in proptest::option::of(proptest::collection::btree_map(
+            "[a-z_]{1,10}",
+            prop_oneof![filter_value(), proptest::collection::vec(filter_value(), 0..4).prop_map(Value::Array)],
+            0..4,
+        )),
+        id in proptest::option::of("[a-z0-9-]{1,20}"),
+    ) {
+        let mut message = serde_json::json!({"type": "subscribe", "data": {"events": events}});
+        if let Some(filters) = filters {
+            message["data"]["filters"] = Value::Object(filters.into_iter().collect());
+        }
+        if let Some(id) = id {
+            message["id"] = Value::String(id);
+        }
+        let schemas = &*SCHEMAS;
+        let decoded = decode_client("subscribe", message.clone()).expect("the types accept it");
+        prop_assert_eq!(decoded.to_value(), message.clone());
+        let violations = schemas.violations("subscribe", &message);
+        prop_assert!(schemas.is_valid("subscribe", &message), "{:?}", violations);
+    }
+}
