@@ -73,6 +73,9 @@ pub enum Event {
 pub struct WsConn {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub url: String,
+    /// When each RFC 6455 ping arrived (tungstenite answers them while the connection is
+    /// read), for cases that judge a server's keepalive.
+    ping_times: Vec<Instant>,
 }
 
 impl WsConn {
@@ -102,6 +105,7 @@ impl WsConn {
         Ok(WsConn {
             ws,
             url: url.to_owned(),
+            ping_times: Vec::new(),
         })
     }
 
@@ -158,7 +162,13 @@ impl WsConn {
         Ok(WsConn {
             ws,
             url: url.to_owned(),
+            ping_times: Vec::new(),
         })
+    }
+
+    /// When each ping from the server arrived, in order (only while the connection was read).
+    pub fn pings(&self) -> &[Instant] {
+        &self.ping_times
     }
 
     pub async fn send_json(&mut self, value: &Value) -> bool {
@@ -208,6 +218,10 @@ impl WsConn {
                     Event::Closed(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
                 }
                 Some(Ok(Message::Pong(_))) => Event::Pong,
+                Some(Ok(Message::Ping(_))) => {
+                    self.ping_times.push(at);
+                    continue;
+                }
                 Some(Ok(_)) => continue,
             };
         }

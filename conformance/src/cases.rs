@@ -28,6 +28,19 @@ pub struct Ctx {
     pub period: Option<Duration>,
     /// The server's idle timeout, when the cases that wait for it should run (monitor).
     pub idle_timeout: Option<Duration>,
+    /// Settings of the subject the cases cannot discover, as the operator declares them.
+    pub declared: Declared,
+}
+
+/// Server settings a case needs and cannot find out over the wire (handler's heartbeat
+/// interval, connection and payload limits, required fields). `None`: the case waits for the
+/// profile's default, or is informational when that would take too long.
+#[derive(Clone, Debug, Default)]
+pub struct Declared {
+    pub heartbeat_interval: Option<Duration>,
+    pub max_connections: Option<usize>,
+    pub max_payload: Option<usize>,
+    pub required_field: Option<String>,
 }
 
 /// A case id and what it checks.

@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod ecg;
+pub mod handler;
 pub mod monitor;
 pub mod nhem;
 pub mod outcome;

@@ -27,10 +27,44 @@ struct PasswordArg {
     password: Option<String>,
 }
 
+/// What the server suite cannot find out about the subject and the operator declares
+/// (handler); a case that needs an undeclared one says so and is informational.
+#[derive(clap::Args)]
+struct DeclaredArgs {
+    /// The server's heartbeat interval (handler: RFC 6455 pings and the heartbeat timeout,
+    /// default 30s); given, the ping-cadence and timeout cases run (a short one, e.g. 500ms,
+    /// keeps them fast).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    heartbeat_interval: Option<Duration>,
+    /// The server's connection limit (handler); given, the suite opens that many connections
+    /// and expects the next to be refused (1013).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// The server's largest accepted message in bytes (handler default 10485760); the suite
+    /// sends one byte more and expects 1009.
+    #[arg(long)]
+    max_payload: Option<usize>,
+    /// A field the server requires in `data` (handler `requiredFields`); given, the suite
+    /// sends `data` without it and expects `success:false`.
+    #[arg(long)]
+    required_field: Option<String>,
+}
+
+impl From<DeclaredArgs> for cases::Declared {
+    fn from(d: DeclaredArgs) -> Self {
+        cases::Declared {
+            heartbeat_interval: d.heartbeat_interval,
+            max_connections: d.max_connections,
+            max_payload: d.max_payload,
+            required_field: d.required_field,
+        }
+    }
+}
+
 /// Which protocol a mode speaks.
 #[derive(clap::Args)]
 struct ProfileArg {
-    /// The protocol: nhem (default), ecg or monitor.
+    /// The protocol: nhem (default), ecg, monitor or handler.
     #[arg(long, default_value = "nhem")]
     profile: String,
 }
@@ -77,7 +111,7 @@ enum Mode {
     },
     /// Run the server suite of a profile against a live server.
     Server {
-        /// The protocol to judge: nhem (default), ecg or monitor (see --list-cases).
+        /// The protocol to judge: nhem (default), ecg, monitor or handler (see --list-cases).
         #[arg(long, default_value = "nhem")]
         profile: String,
         /// Print the profile's case ids and titles, then exit.
@@ -114,6 +148,8 @@ enum Mode {
         /// Never change server state (skips pause/resume and config set).
         #[arg(long)]
         no_mutate: bool,
+        #[command(flatten)]
+        declared: DeclaredArgs,
         #[command(flatten)]
         out: Outputs,
     },
@@ -388,6 +424,7 @@ async fn main() -> ExitCode {
             auth_timeout,
             idle_timeout,
             no_mutate,
+            declared,
             out,
         } => {
             let Some(suite) = profiles::find(&profile) else {
@@ -421,6 +458,7 @@ async fn main() -> ExitCode {
                 auth_timeout,
                 period: interval,
                 idle_timeout,
+                declared: declared.into(),
             };
             let cases = suite.run(&ctx).await;
             let subject = format!("{ws}{}", http.map(|h| format!(" {h}")).unwrap_or_default());

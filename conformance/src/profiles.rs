@@ -51,6 +51,7 @@ pub static SUITES: &[&dyn ProfileSuite] = &[
     &crate::nhem::NhemSuite,
     &crate::ecg::EcgSuite,
     &crate::monitor::MonitorSuite,
+    &crate::handler::HandlerSuite,
 ];
 
 /// The suite of profile `name`.

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod ecg;
 pub mod error;
+pub mod handler;
 pub mod monitor;
 pub mod nhem;
 pub mod profile;

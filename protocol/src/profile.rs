@@ -100,6 +100,8 @@ pub enum Placeholder {
     Timestamp,
     Zero,
     Null,
+    /// A fixed string (an id the server generates, e.g. handler's `clientId`).
+    Text(&'static str),
 }
 
 /// A member whose value changes from run to run.
@@ -158,6 +160,7 @@ pub fn redact(profile: &dyn Profile, kind: &str, message: &mut Value) {
                 Placeholder::Timestamp => Value::from(REDACTED_TIMESTAMP),
                 Placeholder::Zero => Value::from(0),
                 Placeholder::Null => Value::Null,
+                Placeholder::Text(text) => Value::from(text),
             };
         }
     }
@@ -168,6 +171,7 @@ pub static PROFILES: &[&dyn Profile] = &[
     &crate::nhem::NHEM,
     &crate::ecg::ECG,
     &crate::monitor::MONITOR,
+    &crate::handler::HANDLER,
 ];
 
 /// The profile called `name`.

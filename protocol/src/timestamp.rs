@@ -32,6 +32,25 @@ impl Timestamp {
         Self::from_datetime_micros(OffsetDateTime::now_utc())
     }
 
+    /// Formats an instant in UTC with exactly three fractional digits, as JavaScript's
+    /// `Date.toISOString()` writes it (the handler profile's precision).
+    pub fn from_datetime_millis(at: OffsetDateTime) -> Self {
+        let at = at.to_offset(UtcOffset::UTC);
+        let (year, month, day) = (at.year(), u8::from(at.month()), at.day());
+        Timestamp(format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.millisecond()
+        ))
+    }
+
+    /// The current time, with milliseconds.
+    pub fn now_millis() -> Self {
+        Self::from_datetime_millis(OffsetDateTime::now_utc())
+    }
+
     /// Accepts `text` only if it is an RFC 3339 UTC timestamp ending in `Z`.
     pub fn parse(text: &str) -> Option<Self> {
         is_valid(text).then(|| Timestamp(text.to_owned()))
@@ -197,5 +216,12 @@ mod tests {
         assert!(is_valid(ts.as_str()));
         let again = Timestamp::parse(ts.as_str()).expect("valid");
         assert_eq!(again.unix_nanos(), Some(1_764_937_845_123_456_000));
+    }
+
+    #[test]
+    fn formats_milliseconds_like_javascript() {
+        let ts = Timestamp::from_datetime_millis(datetime!(2024-01-01 12:00:00.999999 UTC));
+        assert_eq!(ts.as_str(), "2024-01-01T12:00:00.999Z");
+        assert!(is_valid(ts.as_str()));
     }
 }

@@ -10,6 +10,7 @@
 pub mod core;
 pub mod defaults;
 pub mod ecg;
+pub mod handler;
 pub mod logging;
 pub mod monitor;
 pub mod nhem;

@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use reference_server::ecg::{self, EcgSettings};
+use reference_server::handler::{self, HandlerSettings};
 use reference_server::logging::LogFormat;
 use reference_server::monitor::{self, MonitorSettings};
 use reference_server::nhem::{self, Settings};
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// Spec-exact reference servers for real-time WebSocket protocols. Without a profile it serves
-/// NHEM (the flags below); `reference-server ecg --help` (or `monitor --help`) shows that profile's flags.
+/// NHEM (the flags below); `reference-server ecg --help` (or `monitor --help`, `handler --help`) shows that profile's flags.
 #[derive(Parser)]
 #[command(
     name = "reference-server",
@@ -34,6 +35,8 @@ enum ProfileCommand {
     Ecg(EcgSettings),
     /// Monitor: envelopes on /ws, /ws/performance, /ws/alerts, /ws/status; Bearer API key.
     Monitor(MonitorSettings),
+    /// Handler: the WebSocketHandler protocol on ws://…:8080/ (requests, pub/sub, RPC, streams).
+    Handler(HandlerSettings),
 }
 
 #[tokio::main]
@@ -66,6 +69,14 @@ async fn main() -> ExitCode {
                 (s.log.clone(), s.log_format),
                 &stop,
                 monitor::serve(s, stop.clone()),
+            )
+            .await
+        }
+        Some(ProfileCommand::Handler(s)) => {
+            launch(
+                (s.log.clone(), s.log_format),
+                &stop,
+                handler::serve(s, stop.clone()),
             )
             .await
         }

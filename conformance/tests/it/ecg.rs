@@ -29,6 +29,7 @@ async fn run_ecg_suite(faults: &[EcgFault]) -> Vec<CaseResult> {
         mutate: false,
         auth_timeout: Duration::from_secs(1),
         idle_timeout: None,
+        declared: Default::default(),
         period: Some(Duration::from_millis(INTERVAL_MS)),
     };
     let results = conformance::ecg::run(&ctx).await;

@@ -2,6 +2,7 @@
 //! injected fault with exactly the expected case, validates files, and writes valid reports.
 
 mod ecg;
+mod handler;
 mod monitor;
 mod mutations;
 mod proxy_record;

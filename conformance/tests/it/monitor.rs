@@ -37,6 +37,7 @@ async fn run_monitor_suite(faults: &[MonitorFault], idle: Option<Duration>) -> V
         auth_timeout: Duration::from_secs(1),
         period: Some(Duration::from_millis(INTERVAL_MS)),
         idle_timeout: idle,
+        declared: Default::default(),
     };
     let results = conformance::monitor::run(&ctx).await;
     server.stop().await;

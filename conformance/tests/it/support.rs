@@ -30,6 +30,7 @@ pub async fn run_suite_against(faults: &[Fault]) -> Vec<CaseResult> {
         mutate: true,
         auth_timeout: Duration::from_secs(1),
         idle_timeout: None,
+        declared: Default::default(),
         period: None,
     };
     let results = suite::run(&ctx).await;

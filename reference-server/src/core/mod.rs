@@ -13,7 +13,8 @@ pub mod upgrade;
 pub mod writer;
 
 pub use writer::{
-    Admit, Duplex, Feed, FilteredFeed, Link, Out, PeriodicFeed, Published, MAX_QUEUED_REPLY_BYTES,
+    Admit, Duplex, Feed, FilteredFeed, Link, Mailbox, Out, PeriodicFeed, Published,
+    MAX_QUEUED_REPLY_BYTES,
 };
 
 use std::collections::BTreeMap;
@@ -212,6 +213,50 @@ pub async fn serve<F, Fut>(
             open.fetch_sub(1, Relaxed);
             metrics.client_gone(id);
         });
+    }
+}
+
+/// What a session gets besides its connection: the server's shutdown, and the tracker that
+/// tasks it spawns (a server stream) must run on so that shutdown waits for them.
+#[derive(Clone)]
+pub struct SessionContext {
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// A profile server's life: accepts on `listener` until `shutdown`, each connection running
+/// `session` on `tracker` (where a profile's producers may already run), then waits up to
+/// 5 s for every task to end.
+pub async fn run_sessions<F, Fut>(
+    listener: TcpListener,
+    limits: Limits,
+    metrics: Arc<StreamMetrics>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    session: F,
+) where
+    F: Fn(Connection, SessionContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let context = SessionContext {
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    };
+    tracker.spawn(serve(
+        listener,
+        limits,
+        metrics,
+        shutdown.clone(),
+        tracker.clone(),
+        move |connection| session(connection, context.clone()),
+    ));
+    shutdown.cancelled().await;
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within 5 s; exiting anyway");
     }
 }
 

@@ -197,19 +197,13 @@ impl AsyncWrite for Duplex {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let queued = self.link.queued_bytes.fetch_add(buf.len(), Relaxed) + buf.len();
-        if queued > MAX_QUEUED_REPLY_BYTES {
-            self.link.queued_bytes.fetch_sub(buf.len(), Relaxed);
-            self.link.overflow.cancel();
-            return Poll::Ready(Err(io::Error::other("too many unread replies")));
-        }
-        self.metrics
-            .reply_queue_high_water_bytes
-            .fetch_max(queued as u64, Relaxed);
-        match self.out.send(Out::Bytes(Bytes::copy_from_slice(buf))) {
-            Ok(()) => Poll::Ready(Ok(buf.len())),
-            Err(_) => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
-        }
+        let queued = queue(
+            &self.out,
+            &self.link,
+            Bytes::copy_from_slice(buf),
+            &self.metrics,
+        );
+        Poll::Ready(queued.map(|()| buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -218,6 +212,53 @@ impl AsyncWrite for Duplex {
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+/// Hands whole frames to the writer, counted against [`MAX_QUEUED_REPLY_BYTES`] like the
+/// reader's replies: the bound is crossed ⇒ the writer closes the connection with 1008.
+fn queue(
+    out: &mpsc::UnboundedSender<Out>,
+    link: &Link,
+    frame: Bytes,
+    metrics: &StreamMetrics,
+) -> io::Result<()> {
+    let len = frame.len();
+    let queued = link.queued_bytes.fetch_add(len, Relaxed) + len;
+    if queued > MAX_QUEUED_REPLY_BYTES {
+        link.queued_bytes.fetch_sub(len, Relaxed);
+        link.overflow.cancel();
+        return Err(io::Error::other("too many unread replies"));
+    }
+    metrics
+        .reply_queue_high_water_bytes
+        .fetch_max(queued as u64, Relaxed);
+    out.send(Out::Bytes(frame))
+        .map_err(|_| io::ErrorKind::BrokenPipe.into())
+}
+
+/// Another task's way into one connection's writer: frames framed once elsewhere (a publish
+/// to many subscribers, a server stream) go out in order with the connection's replies,
+/// without waking its reader.
+#[derive(Clone)]
+pub struct Mailbox {
+    out: mpsc::UnboundedSender<Out>,
+    link: Link,
+    metrics: Arc<StreamMetrics>,
+}
+
+impl Mailbox {
+    pub fn new(out: mpsc::UnboundedSender<Out>, link: Link, metrics: Arc<StreamMetrics>) -> Self {
+        Mailbox { out, link, metrics }
+    }
+
+    /// Queues a whole frame; `false` when the connection is gone or over its bound (it is
+    /// being closed), so the sender can forget it.
+    pub fn post(&self, frame: Bytes) -> bool {
+        if self.link.closing.load(Relaxed) {
+            return false;
+        }
+        queue(&self.out, &self.link, frame, &self.metrics).is_ok()
     }
 }
 

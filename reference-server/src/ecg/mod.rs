@@ -105,25 +105,20 @@ pub async fn serve(
 
 /// Serves `listener` until `shutdown`, then closes every stream with 1001.
 pub async fn run(server: Arc<EcgServer>, listener: TcpListener, shutdown: CancellationToken) {
-    let tracker = TaskTracker::new();
     let limits = server.limits();
-    let (metrics, stop) = (server.metrics.clone(), shutdown.clone());
-    tracker.spawn(core::serve(
+    let metrics = server.metrics.clone();
+    let session = move |connection, context: core::SessionContext| {
+        session::run(server.clone(), connection, limits, context.shutdown)
+    };
+    core::run_sessions(
         listener,
         limits,
         metrics,
-        shutdown.clone(),
-        tracker.clone(),
-        move |connection| session::run(server.clone(), connection, limits, stop.clone()),
-    ));
-    shutdown.cancelled().await;
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close within 5 s; exiting anyway");
-    }
+        shutdown,
+        TaskTracker::new(),
+        session,
+    )
+    .await;
 }
 
 /// An ECG server running in the background, for tests and embedding.

@@ -168,23 +168,11 @@ pub async fn run(server: Arc<MonitorServer>, listener: TcpListener, shutdown: Ca
     let tracker = TaskTracker::new();
     let limits = server.limits();
     tracker.spawn(producer::run(server.clone(), shutdown.clone()));
-    let (metrics, stop) = (server.metrics.clone(), shutdown.clone());
-    tracker.spawn(core::serve(
-        listener,
-        limits,
-        metrics,
-        shutdown.clone(),
-        tracker.clone(),
-        move |connection| session::run(server.clone(), connection, limits, stop.clone()),
-    ));
-    shutdown.cancelled().await;
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close within 5 s; exiting anyway");
-    }
+    let metrics = server.metrics.clone();
+    let session = move |connection, context: core::SessionContext| {
+        session::run(server.clone(), connection, limits, context.shutdown)
+    };
+    core::run_sessions(listener, limits, metrics, shutdown, tracker, session).await;
 }
 
 /// A monitor server running in the background, for tests and embedding.

@@ -4,6 +4,7 @@
 mod broadcast;
 mod detection;
 mod frames;
+mod handler;
 mod http;
 mod http_limits;
 mod logs;
