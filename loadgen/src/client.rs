@@ -1,7 +1,7 @@
 //! One simulated client per task: WebSocket (broadcast, slow consumers, churn) or HTTP polling.
 
 use crate::frame::{head, now_us, timestamp_us};
-use crate::profiles::{LoadProfile, StreamShape};
+use crate::profiles::{LoadProfile, StreamPoint, StreamShape};
 use crate::recorder::{Arrival, Counters, Recorder, Sample, Sequence};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -21,6 +21,19 @@ pub enum Scenario {
     Polling,
     /// Half the clients hold the profile's filter; every client's filtered messages are kept.
     Filtered,
+    /// Each client starts a server stream of its own and reads it (handler `streams.start`).
+    Streams,
+    /// Open-loop RPC calls at `--rate` per client, answered by id.
+    Rpc,
+    /// Open-loop `data` messages at `--rate` per client; `insertId`s checked.
+    Ingest,
+}
+
+impl Scenario {
+    /// Clients send requests at a fixed rate and read the answers (no stream).
+    pub fn is_requests(self) -> bool {
+        matches!(self, Scenario::Rpc | Scenario::Ingest)
+    }
 }
 
 /// What all clients share (no `Debug`: the URL, headers and first messages carry the secret).
@@ -42,6 +55,9 @@ pub struct Target {
     pub ping_every: Option<Duration>,
     /// When the run ends (every client stops by itself then).
     pub end: Instant,
+    pub scenario: Scenario,
+    /// Requests per second per client (request scenarios).
+    pub rate: f64,
 }
 
 /// What is particular to one client.
@@ -73,6 +89,8 @@ pub struct ClientEnd {
     /// The last connection ended before the run did (closed, failed or refused).
     pub ended_early: bool,
     pub filter: Option<FilterLog>,
+    /// `insertId`s of the answers (the `ingest` scenario).
+    pub insert_ids: Vec<u64>,
 }
 
 const BATCH: usize = 256;
@@ -325,7 +343,17 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
             };
             match h.ty {
                 ty if ty == shape.stream_type => {
-                    let Some(ts) = h.timestamp.and_then(timestamp_us) else {
+                    let point = profile.stream_point(text.as_str()).or_else(|| {
+                        h.timestamp.and_then(timestamp_us).map(|ts| StreamPoint {
+                            counter: h.frame_count,
+                            timestamp_us: ts,
+                        })
+                    });
+                    let Some(StreamPoint {
+                        counter,
+                        timestamp_us: ts,
+                    }) = point
+                    else {
                         continue;
                     };
                     let origin = *origin_us.get_or_insert_with(|| {
@@ -334,7 +362,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                         }
                         ts - period_us
                     });
-                    let Some(n) = shape.sequence(h.frame_count, ts, origin) else {
+                    let Some(n) = shape.sequence(counter, ts, origin) else {
                         continue;
                     };
                     recorder.frames.fetch_add(1, Relaxed);
@@ -413,6 +441,244 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
     }
     local.finish();
     end
+}
+
+/// Connects and runs the hello; `None` (after recording why) when no session started.
+async fn open_session(
+    target: &Target,
+    recorder: &Recorder,
+    local: &mut Local<'_>,
+) -> Option<Socket> {
+    let headers: Vec<(&str, &str)> = target
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let started = Instant::now();
+    let request = match client_io::ws::upgrade_request(&target.ws_url, &headers) {
+        Ok(request) => request,
+        Err(e) => {
+            recorder.ending(format!("bad request: {}", error_kind(&e)));
+            return None;
+        }
+    };
+    let connect = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(client_io::small_frames()),
+            true,
+        ),
+    )
+    .await;
+    let mut ws = match connect {
+        Ok(Ok((ws, _))) => ws,
+        failure => {
+            local.counters.connect_errors += 1;
+            recorder.ending(match failure {
+                Ok(Err(e)) => format!("connect: {}", error_kind(&e.to_string())),
+                _ => "connect: timeout".into(),
+            });
+            return None;
+        }
+    };
+    let connect_us = started.elapsed().as_micros() as u64;
+    local.counters.connects += 1;
+    let ready = target.profile.ready_type().unwrap_or("");
+    match start_session(&mut ws, &target.hello, ready).await {
+        Ok(true) => {
+            recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64));
+            Some(ws)
+        }
+        Ok(false) => {
+            local.counters.auth_failures += 1;
+            recorder.ending("auth refused");
+            None
+        }
+        Err(why) => {
+            recorder.ending(why);
+            None
+        }
+    }
+}
+
+/// How long an unanswered request counts as outstanding before it is a timeout (the seed's
+/// `requestTimeout`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the run ends, how long answers are still awaited.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// One open-loop request client: request `k` is due at `start + k / rate` whether or not the
+/// earlier ones were answered, and its latency runs from that scheduled time (coordinated
+/// omission corrected: a server that stalls delays the answers, not the measurements).
+pub async fn requests(
+    plan: Plan,
+    target: Arc<Target>,
+    recorder: Arc<Recorder>,
+    first_id: u64,
+) -> ClientEnd {
+    tokio::time::sleep(plan.start_after).await;
+    let mut local = local(&recorder);
+    let mut end = ClientEnd::default();
+    let Some(mut ws) = open_session(&target, &recorder, &mut local).await else {
+        end.ended_early = true;
+        local.finish();
+        return end;
+    };
+    recorder.connected.fetch_add(1, Relaxed);
+    let period = Duration::from_secs_f64(1.0 / target.rate.max(0.001));
+    let start = Instant::now();
+    let mut sent: u64 = 0;
+    // Request number → scheduled time (µs, wall clock) of those not yet answered.
+    let mut outstanding: std::collections::BTreeMap<u64, i64> = Default::default();
+    let stop_sending = target.end;
+    let stop_reading = target.end + DRAIN;
+    let wall_start = now_us();
+    loop {
+        let due = start + period.mul_f64(sent as f64);
+        let sending = due < stop_sending;
+        let wake = if sending {
+            due.min(stop_reading)
+        } else {
+            stop_reading
+        };
+        if !sending && outstanding.is_empty() {
+            break;
+        }
+        let next = tokio::time::timeout_at(wake.into(), ws.next()).await;
+        match next {
+            Err(_) if Instant::now() >= stop_reading => break,
+            Err(_) => {
+                let n = first_id + sent;
+                let scheduled_us = wall_start + (due - start).as_micros() as i64;
+                sent += 1;
+                let Some(request) = target.profile.request(target.scenario, n) else {
+                    break;
+                };
+                outstanding.insert(n, scheduled_us);
+                if ws.send(Message::Text(request.into())).await.is_err() {
+                    recorder.ending("closed while sending");
+                    end.ended_early = true;
+                    break;
+                }
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let Some(reply) = target.profile.reply(text.as_str()) else {
+                    continue;
+                };
+                let Some(scheduled_us) = outstanding.remove(&reply.n) else {
+                    local.counters.duplicated += 1;
+                    continue;
+                };
+                let latency_us = (now_us() - scheduled_us).max(1) as u64;
+                if latency_us > REQUEST_TIMEOUT.as_micros() as u64 {
+                    local.counters.timeouts += 1;
+                }
+                if !reply.success {
+                    local.counters.refused += 1;
+                }
+                end.insert_ids.extend(reply.insert_id);
+                recorder.frames.fetch_add(1, Relaxed);
+                local.counters.received += 1;
+                local.sample(Sample {
+                    scheduled_us,
+                    latency_us,
+                    delivered: true,
+                });
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                recorder.ending(frame.map_or("close (no code)".into(), |f| {
+                    format!("close {}", u16::from(f.code))
+                }));
+                end.ended_early = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => {
+                recorder.ending(format!("error: {}", error_kind(&e.to_string())));
+                end.ended_early = true;
+                break;
+            }
+            Ok(None) => {
+                recorder.ending("closed without close frame");
+                end.ended_early = true;
+                break;
+            }
+        }
+    }
+    // Never answered: lost, each at least as late as now (coordinated omission).
+    let now = now_us();
+    for scheduled_us in outstanding.into_values() {
+        local.counters.lost += 1;
+        local.counters.timeouts += 1;
+        local.sample(Sample {
+            scheduled_us,
+            latency_us: (now - scheduled_us).max(1) as u64,
+            delivered: false,
+        });
+    }
+    recorder.connected.fetch_sub(1, Relaxed);
+    let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+    local.finish();
+    end
+}
+
+/// The stream's source when loadgen makes it (handler fan-out): message `k` goes out at
+/// `start + k × period` carrying that scheduled time; the profile's acknowledgement of each is
+/// the report's round trip (`rtt`).
+pub async fn source(
+    target: Arc<Target>,
+    recorder: Arc<Recorder>,
+    period: Duration,
+    start_after: Duration,
+) {
+    tokio::time::sleep(start_after).await;
+    let mut local = local(&recorder);
+    let Some(mut ws) = open_session(&target, &recorder, &mut local).await else {
+        recorder.ending("publisher: no session");
+        local.finish();
+        return;
+    };
+    let ack = target.profile.source_ack_type();
+    let start = Instant::now();
+    let wall_start = now_us();
+    let mut sent: u64 = 0;
+    let mut awaiting: std::collections::VecDeque<Instant> = Default::default();
+    loop {
+        let due = start + period.mul_f64(sent as f64);
+        if due >= target.end {
+            break;
+        }
+        match tokio::time::timeout_at(due.into(), ws.next()).await {
+            Err(_) => {
+                let scheduled_us = wall_start + (due - start).as_micros() as i64;
+                let Some(message) = target.profile.source(sent, scheduled_us) else {
+                    break;
+                };
+                sent += 1;
+                awaiting.push_back(Instant::now());
+                if ws.send(Message::Text(message.into())).await.is_err() {
+                    recorder.ending("publisher: closed");
+                    break;
+                }
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if head(text.as_str()).is_some_and(|h| h.ty.is_some() && h.ty == ack) {
+                    if let Some(at) = awaiting.pop_front() {
+                        local.counters.pongs += 1;
+                        crate::histo::record(&mut local.rtt, at.elapsed().as_micros() as u64);
+                    }
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => {
+                recorder.ending("publisher: closed");
+                break;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+    local.finish();
 }
 
 /// A short, stable description of a connection error for grouping.

@@ -33,6 +33,14 @@ enum ScenarioArg {
     /// Every other client holds the profile's filter (monitor: critical CPU alerts); the
     /// report checks that each got exactly its matching set.
     Filtered,
+    /// Each client starts a server stream of its own at --interval (handler `streams.start`)
+    /// and the report judges its cadence, gaps and latency.
+    Streams,
+    /// Open-loop RPC (handler echo and calculateAverage) at --rate per client; latency from
+    /// each call's scheduled time (coordinated omission corrected), timeouts past 10 s.
+    Rpc,
+    /// Open-loop `data` at --rate per client: data_response latency and the insertId check.
+    Ingest,
 }
 
 // Parsed once per process: the size of the `run` variant costs nothing.
@@ -41,7 +49,7 @@ enum ScenarioArg {
 enum Command {
     /// Run a load test; stops by itself after --duration and writes reports into --report.
     Run {
-        /// The protocol the clients speak: nhem (default), ecg or monitor.
+        /// The protocol the clients speak: nhem (default), ecg, monitor or handler.
         #[arg(long, default_value = "nhem")]
         profile: String,
         /// WebSocket URL of the server: NHEM's endpoint (default ws://127.0.0.1:30415/) or
@@ -77,6 +85,10 @@ enum Command {
         /// the ping → pong round trip (monitor; mind the server's rate limit: 120/min).
         #[arg(long, value_parser = humantime::parse_duration)]
         ping_every: Option<Duration>,
+        /// Requests per second per client in --scenario rpc and ingest (open loop: sent on
+        /// schedule whether or not earlier ones were answered).
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
         #[arg(long, default_value_t = 0.1)]
         slow_fraction: f64,
         #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
@@ -196,6 +208,7 @@ async fn main() -> ExitCode {
             interval,
             scenario,
             ping_every,
+            rate,
             slow_fraction,
             slow_delay,
             shard,
@@ -219,6 +232,9 @@ async fn main() -> ExitCode {
                 ScenarioArg::Churn => Scenario::Churn,
                 ScenarioArg::Polling => Scenario::Polling,
                 ScenarioArg::Filtered => Scenario::Filtered,
+                ScenarioArg::Streams => Scenario::Streams,
+                ScenarioArg::Rpc => Scenario::Rpc,
+                ScenarioArg::Ingest => Scenario::Ingest,
             };
             let Some(load) = loadgen::profiles::find(&profile) else {
                 return usage_error(format!(
@@ -235,6 +251,25 @@ async fn main() -> ExitCode {
                 return usage_error(format!(
                     "--scenario filtered needs subscription filters; {profile} has none (try --profile monitor)"
                 ));
+            }
+            let own = matches!(
+                scenario,
+                Scenario::Streams | Scenario::Rpc | Scenario::Ingest
+            );
+            if own
+                && load
+                    .scenario_session(scenario, "", Duration::from_secs(1))
+                    .is_none()
+            {
+                return usage_error(format!(
+                    "--scenario {} is a handler scenario; {profile} has none (try --profile handler)",
+                    loadgen::run::scenario_name(scenario)
+                ));
+            }
+            if !(0.01..=10_000.0).contains(&rate) {
+                return usage_error(
+                    "--rate must be between 0.01 and 10000 requests per second per client",
+                );
             }
             if ping_every.is_some() && load.ping(0).is_none() {
                 return usage_error(format!(
@@ -299,6 +334,7 @@ async fn main() -> ExitCode {
                 slow_delay,
                 churn_session: (Duration::from_secs(2), Duration::from_secs(5)),
                 ping_every,
+                rate,
                 progress: std::io::stderr().is_terminal(),
             };
             let r = run(config).await;

@@ -55,6 +55,12 @@ pub struct Counters {
     /// `filtered` scenario: messages a filtered client got that its filter does not admit.
     #[serde(default)]
     pub filter_mismatches: u64,
+    /// Request scenarios: answers later than 10 s, and requests never answered.
+    #[serde(default)]
+    pub timeouts: u64,
+    /// Request scenarios: answers with `success: false`.
+    #[serde(default)]
+    pub refused: u64,
 }
 
 impl std::ops::AddAssign<&Counters> for Counters {
@@ -72,6 +78,8 @@ impl std::ops::AddAssign<&Counters> for Counters {
         self.pings += other.pings;
         self.pongs += other.pongs;
         self.filter_mismatches += other.filter_mismatches;
+        self.timeouts += other.timeouts;
+        self.refused += other.refused;
     }
 }
 

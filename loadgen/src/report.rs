@@ -59,6 +59,49 @@ impl Fairness {
     }
 }
 
+/// The `ingest` scenario's check of the store's numbering: every `insertId` answered, how many
+/// were given twice, and how many numbers inside their range no answer carried (other writers
+/// to the same server show up here too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestCheck {
+    pub answers_with_id: u64,
+    pub distinct: u64,
+    pub duplicates: u64,
+    /// Numbers between the smallest and the largest id that no answer carried.
+    pub gaps: u64,
+}
+
+impl IngestCheck {
+    pub fn of(ids: impl Iterator<Item = u64>) -> Self {
+        let mut ids: Vec<u64> = ids.collect();
+        let answers = ids.len() as u64;
+        ids.sort_unstable();
+        ids.dedup();
+        let distinct = ids.len() as u64;
+        let span = match (ids.first(), ids.last()) {
+            (Some(lo), Some(hi)) => hi - lo + 1,
+            _ => 0,
+        };
+        IngestCheck {
+            answers_with_id: answers,
+            distinct,
+            duplicates: answers - distinct,
+            gaps: span - distinct,
+        }
+    }
+
+    /// Shards' checks: counts add up (ids are not kept, so duplicates across shards and the
+    /// gaps between their ranges are not seen).
+    fn merge(a: &IngestCheck, b: &IngestCheck) -> IngestCheck {
+        IngestCheck {
+            answers_with_id: a.answers_with_id + b.answers_with_id,
+            distinct: a.distinct + b.distinct,
+            duplicates: a.duplicates + b.duplicates,
+            gaps: a.gaps + b.gaps,
+        }
+    }
+}
+
 /// The `filtered` scenario's check that every client got exactly its matching set: over the
 /// window in which every client was subscribed, each client's count of admitted subjects (the
 /// filtered clients') must equal everyone else's, and no filtered client may get one its filter
@@ -167,6 +210,9 @@ pub struct LoadReport {
     /// The `filtered` scenario's exactness check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterCheck>,
+    /// The `ingest` scenario's `insertId` check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestCheck>,
     pub fairness: Fairness,
     pub endings: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
@@ -278,6 +324,7 @@ fn assemble(
         jitter: Percentiles::of(jitter),
         rtt: Percentiles::of(rtt),
         filter: None,
+        ingest: None,
         fairness: Fairness::of(&client_p99_ms),
         endings,
         timeline: timeline(&intervals, &connected),
@@ -410,6 +457,10 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         generators,
     );
     merged.filter = merge_filters(reports.iter().filter_map(|r| r.filter.as_ref()));
+    merged.ingest = reports
+        .iter()
+        .filter_map(|r| r.ingest.clone())
+        .reduce(|a, b| IngestCheck::merge(&a, &b));
     Ok(merged)
 }
 

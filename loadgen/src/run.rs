@@ -5,7 +5,7 @@ use crate::frame::now_us;
 use crate::monitor::{self, GeneratorHealth};
 use crate::profiles::{LoadProfile, StreamShape};
 use crate::recorder::Recorder;
-use crate::report::{self, FilterCheck, LoadReport, RunInfo};
+use crate::report::{self, FilterCheck, IngestCheck, LoadReport, RunInfo};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +34,8 @@ pub struct RunConfig {
     pub churn_session: (Duration, Duration),
     /// How often each client sends the profile's application ping (`None`: never).
     pub ping_every: Option<Duration>,
+    /// Requests per second per client (`rpc`, `ingest`).
+    pub rate: f64,
     pub progress: bool,
 }
 
@@ -60,16 +62,35 @@ pub async fn run(config: RunConfig) -> LoadReport {
     let started_at = protocol::Timestamp::now().to_string();
     let started = Instant::now();
     let end = started + config.duration;
+    let period_us = config.period.map(|p| p.as_micros() as i64);
+    let default_period = config.profile.stream().period;
+    let session = config.profile.scenario_session(
+        config.scenario,
+        &config.secret,
+        config.period.unwrap_or(default_period),
+    );
+    let (hello, shape) = match &session {
+        Some(s) => (
+            s.hello.clone(),
+            StreamShape::of_stream(&s.stream, s.stream_type, period_us),
+        ),
+        None => (
+            config.profile.hello(&config.secret),
+            StreamShape::of(config.profile, period_us),
+        ),
+    };
     let target = Arc::new(Target {
         profile: config.profile,
         ws_url: config.profile.connect_url(&config.ws_url, &config.secret),
         headers: config.profile.headers(&config.secret),
         http_url: config.http_url.clone(),
-        hello: config.profile.hello(&config.secret),
+        hello,
         filtered_hello: config.profile.filtered_hello(&config.secret),
-        shape: StreamShape::of(config.profile, config.period.map(|p| p.as_micros() as i64)),
+        shape,
         ping_every: config.ping_every,
         end,
+        scenario: config.scenario,
+        rate: config.rate,
     });
     let recorder = Arc::new(Recorder::default());
     let lag = monitor::spawn_lag_probe(end);
@@ -96,14 +117,33 @@ pub async fn run(config: RunConfig) -> LoadReport {
             filtered: (config.scenario == Scenario::Filtered).then_some(i % 2 == 0),
         };
         let (target, recorder) = (target.clone(), recorder.clone());
+        let scenario = config.scenario;
         tasks.push(tokio::spawn(async move {
-            if config.scenario == Scenario::Polling {
+            if scenario == Scenario::Polling {
                 client::polling(plan, target, recorder).await
+            } else if scenario.is_requests() {
+                client::requests(plan, target, recorder, (i as u64) << 32).await
             } else {
                 client::websocket(plan, target, recorder).await
             }
         }));
     }
+    // A stream loadgen makes itself (handler fan-out) has one source, in shard 0 only; it
+    // starts once the first second of clients had time to subscribe.
+    let makes_stream = session.is_none()
+        && !config.scenario.is_requests()
+        && config.scenario != Scenario::Polling
+        && config.profile.source(0, 0).is_some()
+        && config.shard.is_none_or(|(i, _)| i == 0);
+    let source = makes_stream.then(|| {
+        let period = Duration::from_micros(target.shape.period_us.max(1) as u64);
+        tokio::spawn(client::source(
+            target.clone(),
+            recorder.clone(),
+            period,
+            Duration::from_millis(500),
+        ))
+    });
 
     // Once a second: the timeline and the progress line.
     let bar = config.progress.then(|| {
@@ -136,6 +176,9 @@ pub async fn run(config: RunConfig) -> LoadReport {
             ));
             last_frames = frames;
         }
+    }
+    if let Some(source) = source {
+        let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
     }
     let mut ends: Vec<ClientEnd> = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -193,13 +236,21 @@ pub async fn run(config: RunConfig) -> LoadReport {
         expected_fps: if config.scenario == Scenario::Polling {
             20.0
         } else {
-            1e6 / StreamShape::of(config.profile, config.period.map(|p| p.as_micros() as i64))
-                .period_us as f64
+            if config.scenario.is_requests() {
+                config.rate
+            } else {
+                1e6 / target.shape.period_us.max(1) as f64
+            }
         },
         tail_lost,
     };
     let mut report = report::build(info, &totals, health);
     report.filter = filter;
+    if config.scenario == Scenario::Ingest {
+        report.ingest = Some(IngestCheck::of(
+            ends.iter().flat_map(|e| e.insert_ids.iter().copied()),
+        ));
+    }
     report
 }
 
@@ -210,5 +261,8 @@ pub fn scenario_name(s: Scenario) -> &'static str {
         Scenario::Churn => "churn",
         Scenario::Polling => "polling",
         Scenario::Filtered => "filtered",
+        Scenario::Streams => "streams",
+        Scenario::Rpc => "rpc",
+        Scenario::Ingest => "ingest",
     }
 }

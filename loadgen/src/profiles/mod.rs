@@ -3,8 +3,10 @@
 //! (from a counter, or from scheduled timestamps one period apart). One line per profile in
 //! [`LOAD_PROFILES`]; the client loop, recorder and reports never name a profile.
 
+pub use crate::client::Scenario;
 use protocol::profile::{Delivery, LossSignal, StreamSpec};
 use protocol::Profile;
+use std::time::Duration;
 
 /// A profile as the load generator drives it.
 pub trait LoadProfile: Sync {
@@ -55,6 +57,61 @@ pub trait LoadProfile: Sync {
     fn pong_type(&self) -> Option<&'static str> {
         None
     }
+    /// A scenario of the profile's own (handler: `streams`, `rpc`, `ingest`): what its clients
+    /// send first and which stream they read, at `period` (`None`: not a scenario of it).
+    fn scenario_session(
+        &self,
+        _scenario: Scenario,
+        _secret: &str,
+        _period: Duration,
+    ) -> Option<ScenarioSession> {
+        None
+    }
+    /// The sequence number and scheduled time of a stream message, when they are not the
+    /// top-level `frame_count`/`timestamp` (`None`: read those).
+    fn stream_point(&self, _text: &str) -> Option<StreamPoint> {
+        None
+    }
+    /// Message `n` of a stream loadgen sends itself, scheduled at `sent_at_us` (handler: a
+    /// publish to the fan-out topic); `None`: the server makes the stream.
+    fn source(&self, _n: u64, _sent_at_us: i64) -> Option<String> {
+        None
+    }
+    /// The type that acknowledges each [`LoadProfile::source`] message, in order.
+    fn source_ack_type(&self) -> Option<&'static str> {
+        None
+    }
+    /// Request `n` of an open-loop request scenario (`rpc`, `ingest`), carrying an id that
+    /// [`LoadProfile::reply`] reads back.
+    fn request(&self, _scenario: Scenario, _n: u64) -> Option<String> {
+        None
+    }
+    fn reply(&self, _text: &str) -> Option<Reply> {
+        None
+    }
+}
+
+/// What a profile-specific scenario's clients do.
+pub struct ScenarioSession {
+    pub hello: Vec<String>,
+    pub stream_type: Option<&'static str>,
+    pub stream: StreamSpec,
+}
+
+/// A stream message's number and scheduled send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPoint {
+    pub counter: Option<u64>,
+    pub timestamp_us: i64,
+}
+
+/// The answer to request `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub n: u64,
+    pub success: bool,
+    /// `data_response.insertId`.
+    pub insert_id: Option<u64>,
 }
 
 /// A message a subscription filter judges (monitor: an alert).
@@ -67,15 +124,17 @@ pub struct FilterSubject {
 }
 
 mod ecg;
+mod handler;
 mod monitor;
 mod nhem;
 
 pub use ecg::EcgLoad;
+pub use handler::HandlerLoad;
 pub use monitor::MonitorLoad;
 pub use nhem::NhemLoad;
 
 /// Every profile loadgen drives; adding one is one line here.
-pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[&NhemLoad, &EcgLoad, &MonitorLoad];
+pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[&NhemLoad, &EcgLoad, &MonitorLoad, &HandlerLoad];
 
 pub fn find(name: &str) -> Option<&'static dyn LoadProfile> {
     LOAD_PROFILES
@@ -104,9 +163,16 @@ pub struct StreamShape {
 
 impl StreamShape {
     pub fn of(profile: &dyn LoadProfile, period_override_us: Option<i64>) -> Self {
-        let stream = profile.stream();
+        Self::of_stream(profile.stream(), profile.stream_type(), period_override_us)
+    }
+
+    pub fn of_stream(
+        stream: &StreamSpec,
+        stream_type: Option<&'static str>,
+        period_override_us: Option<i64>,
+    ) -> Self {
         StreamShape {
-            stream_type: profile.stream_type(),
+            stream_type,
             loss: stream.loss,
             delivery: stream.delivery,
             period_us: period_override_us.unwrap_or(stream.period.as_micros() as i64),

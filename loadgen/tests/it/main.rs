@@ -33,6 +33,7 @@ fn config(server: &RunningServer, clients: usize, scenario: Scenario) -> RunConf
         slow_delay: Duration::from_millis(50),
         churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
         ping_every: None,
+        rate: 10.0,
         progress: false,
     }
 }
@@ -183,6 +184,7 @@ async fn an_ecg_run_numbers_frames_by_timestamps_and_measures_jitter() {
         slow_delay: Duration::from_millis(50),
         churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
         ping_every: None,
+        rate: 10.0,
         progress: false,
     };
     let r = run(config.clone()).await;
@@ -290,6 +292,7 @@ async fn a_filtered_monitor_run_delivers_exactly_the_matching_sets() {
         slow_delay: Duration::from_millis(50),
         churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
         ping_every: Some(Duration::from_millis(250)),
+        rate: 10.0,
         progress: false,
     };
     let r = run(config.clone()).await;
@@ -328,4 +331,90 @@ async fn a_filtered_monitor_run_delivers_exactly_the_matching_sets() {
     assert_eq!(refused.frames.received, 0);
     assert_eq!(refused.counters.auth_failures, 3, "{:?}", refused.endings);
     assert_eq!(refused.endings.get("auth refused"), Some(&3));
+}
+
+/// A handler run of `scenario` against `reference-server handler` with 10 clients for 2 s.
+async fn handler_run(scenario: Scenario) -> LoadReport {
+    use reference_server::handler::{HandlerSettings, RunningHandlerServer};
+    let server = RunningHandlerServer::start(HandlerSettings::for_tests())
+        .await
+        .expect("server starts");
+    let report = run(RunConfig {
+        profile: &loadgen::profiles::HandlerLoad,
+        ws_url: server.ws_base(),
+        http_url: None,
+        secret: String::new(),
+        period: Some(Duration::from_millis(50)),
+        clients: 10,
+        ramp_per_s: 1000.0,
+        duration: Duration::from_secs(2),
+        scenario,
+        shard: None,
+        slow_fraction: 0.0,
+        slow_delay: Duration::from_millis(50),
+        churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        ping_every: None,
+        rate: 20.0,
+        progress: false,
+    })
+    .await;
+    server.stop().await;
+    assert!(
+        schema_errors(&report).is_empty(),
+        "{:?}",
+        schema_errors(&report)
+    );
+    assert_eq!(
+        report.counters.connect_errors + report.counters.auth_failures,
+        0
+    );
+    report
+}
+
+#[tokio::test]
+async fn handler_fan_out_delivers_every_publish_to_every_subscriber() {
+    let r = handler_run(Scenario::Broadcast).await;
+    // The publisher starts after 0.5 s and publishes every 50 ms: about 30 each.
+    let per_client = r.counters.received / 10;
+    assert!((20..=32).contains(&per_client), "{per_client} per client");
+    assert_eq!(
+        r.counters.received % 10,
+        0,
+        "every subscriber got the same publishes"
+    );
+    assert_eq!((r.counters.lost, r.counters.duplicated), (0, 0));
+    assert!(
+        r.counters.pongs >= 20,
+        "publish_response round trips: {}",
+        r.counters.pongs
+    );
+}
+
+#[tokio::test]
+async fn handler_rpc_and_ingest_answer_every_request_once() {
+    for scenario in [Scenario::Rpc, Scenario::Ingest] {
+        let r = handler_run(scenario).await;
+        // 10 clients × 20/s × 2 s.
+        assert!(
+            (350..=400).contains(&r.counters.received),
+            "{}",
+            r.counters.received
+        );
+        assert_eq!(
+            (r.counters.lost, r.counters.timeouts, r.counters.refused),
+            (0, 0, 0)
+        );
+        if scenario == Scenario::Ingest {
+            let ingest = r.ingest.expect("an insertId check");
+            assert_eq!(ingest.answers_with_id, r.counters.received);
+            assert_eq!((ingest.duplicates, ingest.gaps), (0, 0));
+        }
+    }
+}
+
+#[tokio::test]
+async fn handler_streams_count_every_message_of_every_stream() {
+    let r = handler_run(Scenario::Streams).await;
+    assert!(r.counters.received >= 10 * 30, "{}", r.counters.received);
+    assert_eq!((r.counters.lost, r.counters.duplicated), (0, 0));
 }
