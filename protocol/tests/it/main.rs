@@ -3,6 +3,7 @@
 
 mod ecg;
 mod fixtures;
+mod handler;
 mod monitor;
 mod profiles;
 mod properties;
