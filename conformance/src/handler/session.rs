@@ -100,6 +100,10 @@ async fn good_token(ctx: &Ctx, seen: &mut Vec<Value>) -> CaseResult {
         Ok(client) => client,
         Err(e) => return info(ID, format!("cannot connect: {e}")),
     };
+    if client.welcome["type"] != "welcome" {
+        seen.extend(client.close().await);
+        return info(ID, "the first message is not a welcome, so whether auth is required is unknown (see handler.ws.welcome)");
+    }
     let required = client.auth_required();
     if required && ctx.secret.is_empty() {
         seen.extend(client.close().await);
