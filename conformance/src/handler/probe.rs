@@ -62,7 +62,7 @@ struct Visit {
     /// Every text message the client sent, when.
     messages: Vec<(Instant, Value)>,
     invalid: Vec<Evidence>,
-    /// When the probe answered the client's auth.
+    /// When the probe accepted the client's auth (it carried the probe's token).
     auth_answered: Option<Instant>,
     closed_by_probe: Option<Instant>,
     /// When the client closed or dropped it.
@@ -110,7 +110,7 @@ pub async fn run_on(listener: TcpListener, request: ProbeRequest) -> Vec<CaseRes
     tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
     let visits = lock(&log);
-    verdicts(&visits, interval, hold, request.duration)
+    verdicts(&visits, interval, hold, request.duration, &token)
 }
 
 fn now() -> String {
@@ -259,7 +259,7 @@ async fn serve(
                         let mut visits = lock(log);
                         let visit = &mut visits[index];
                         visit.invalid.extend(invalid);
-                        if value["type"] == "auth" {
+                        if value["type"] == "auth" && value["token"] == token {
                             visit.auth_answered.get_or_insert(at);
                         }
                         visit.messages.push((at, value));
@@ -297,6 +297,7 @@ fn verdicts(
     interval: Duration,
     hold: Duration,
     duration: Duration,
+    token: &str,
 ) -> Vec<CaseResult> {
     let served: Vec<&Visit> = visits.iter().filter(|v| v.opened.is_some()).collect();
     let Some(first) = served.first() else {
@@ -307,7 +308,7 @@ fn verdicts(
     };
     vec![
         handshake(&served),
-        auth(&served),
+        auth(&served, token),
         no_data_before_auth(first),
         request_id(first),
         heartbeat(first, interval, hold),
@@ -346,7 +347,7 @@ fn handshake(served: &[&Visit]) -> CaseResult {
     )
 }
 
-fn auth(served: &[&Visit]) -> CaseResult {
+fn auth(served: &[&Visit], token: &str) -> CaseResult {
     const ID: &str = "handler.client.auth";
     let first = served[0];
     let mut auths = of_type(first, "auth");
@@ -359,6 +360,10 @@ fn auth(served: &[&Visit]) -> CaseResult {
     // The token is never quoted: only whether it was the probe's.
     if !message["token"].is_string() {
         return fail(ID, Evidence::note("the auth has no string token"));
+    }
+    if message["token"] != token {
+        let note = "the auth carried a token other than the one the probe was given (--secret)";
+        return fail(ID, Evidence::note(note));
     }
     let optional = served
         .iter()
@@ -417,13 +422,7 @@ fn request_id(first: &Visit) -> CaseResult {
             Evidence::note(format!("no response with requestId {KNOWN_REQUEST:?}")),
         );
     };
-    if at.duration_since(sent) > Duration::from_secs(10) {
-        return fail(
-            ID,
-            Evidence::note("the response came more than 10 s after the request"),
-        );
-    }
-    let Some((_, unknown)) = reply(UNKNOWN_REQUEST) else {
+    let Some((unknown_at, unknown)) = reply(UNKNOWN_REQUEST) else {
         return fail(
             ID,
             Evidence::note(format!(
@@ -431,6 +430,10 @@ fn request_id(first: &Visit) -> CaseResult {
             )),
         );
     };
+    if at.max(unknown_at).duration_since(sent) > Duration::from_secs(10) {
+        let note = "a response came more than 10 s after its request";
+        return fail(ID, Evidence::note(note));
+    }
     if unknown["success"] != false || !unknown["error"].is_string() {
         return fail(
             ID,
@@ -451,15 +454,29 @@ fn heartbeat(first: &Visit, interval: Duration, hold: Duration) -> CaseResult {
     const ID: &str = "handler.client.heartbeat";
     let times: Vec<Instant> = of_type(first, "heartbeat").map(|(at, _)| *at).collect();
     if times.len() < 2 {
-        if hold < interval * 2 {
-            return info(ID, "the probe held the connection less than two intervals");
+        // Judged over how long the connection lasted, not how long the probe meant to hold it.
+        let Some(opened) = first.opened else {
+            return info(ID, "not connected");
+        };
+        let ended = [first.left, first.closed_by_probe]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(opened + hold);
+        let lasted = ended.duration_since(opened);
+        if lasted < interval * 2 {
+            let note = format!(
+                "the connection lasted {} ms, less than two intervals",
+                lasted.as_millis()
+            );
+            return info(ID, note);
         }
         return fail(
             ID,
             Evidence::note(format!(
                 "{} heartbeat(s) in {} ms at an expected interval of {} ms",
                 times.len(),
-                hold.as_millis(),
+                lasted.as_millis(),
                 interval.as_millis()
             )),
         );
@@ -506,10 +523,11 @@ fn survives(first: &Visit) -> CaseResult {
             ID,
             Evidence::note("the client left before the probe closed the connection"),
         ),
-        _ => pass(
+        (_, Some(_)) => pass(
             ID,
             "the client stayed connected until the probe closed the connection",
         ),
+        (None, None) => pass(ID, "the client stayed connected to the end of the probe"),
     }
 }
 
