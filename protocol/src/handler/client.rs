@@ -4,8 +4,10 @@
 //! `{"type": "data", …}` from a client). Each decoder names the rule a bad message breaks,
 //! with the same names as `schemas/handler/<kind>.json`.
 
-use super::fields::{message, Capability, ClientTimestamp, Label, Name, Reading, Sequence, Token};
-use super::{decode_kind, kind_of, WireKind};
+use super::fields::{
+    kind_table, message, Capability, ClientTimestamp, Label, Name, Reading, Sequence, Token,
+};
+use super::{kind_of, WireKind};
 use crate::codec::{parse_json, type_field};
 use crate::error::{ErrorCode, ParseError};
 use crate::rule::{Path, RuleKind};
@@ -146,62 +148,9 @@ message! {
     nullable {}
 }
 
-/// Declares [`ClientMessage`] and the client kinds from one table.
-macro_rules! client_messages {
-    ($($variant:ident($ty:ty) = $kind:literal as $wire:literal),* $(,)?) => {
-        /// A message from a client, one variant per kind.
-        #[derive(Debug, Clone, PartialEq)]
-        pub enum ClientMessage {
-            $($variant($ty)),*
-        }
-
-        /// The client kinds: the schema stem and the `type` on the wire.
-        pub static CLIENT_KINDS: &[WireKind] = &[
-            $(WireKind { kind: $kind, wire_type: $wire }),*
-        ];
-
-        impl ClientMessage {
-            /// The kind (schema stem) of this message.
-            pub fn kind(&self) -> &'static str {
-                match self {
-                    $(ClientMessage::$variant(_) => $kind),*
-                }
-            }
-
-            /// The `type` it carries on the wire.
-            pub fn wire_type(&self) -> &'static str {
-                match self {
-                    $(ClientMessage::$variant(_) => $wire),*
-                }
-            }
-
-            /// The message as it goes on the wire.
-            pub fn to_value(&self) -> Value {
-                let value = match self {
-                    $(ClientMessage::$variant(m) => serde_json::to_value(m)),*
-                };
-                super::with_type(value, self.wire_type())
-            }
-        }
-
-        /// Decodes `value` as the client kind `kind` (its `type` must be that kind's).
-        pub fn decode_client(kind: &str, value: Value) -> Result<ClientMessage, ParseError> {
-            let Some(info) = CLIENT_KINDS.iter().find(|k| k.kind == kind) else {
-                return Err(ParseError::new(
-                    ErrorCode::UnknownMessageType,
-                    format!("the handler profile has no client message {kind:?}"),
-                ));
-            };
-            let value = decode_kind(info, value)?;
-            Ok(match kind {
-                $($kind => ClientMessage::$variant(crate::codec::decode_struct(value)?),)*
-                _ => unreachable!("every client kind has a variant"),
-            })
-        }
-    };
-}
-
-client_messages! {
+kind_table! {
+    /// A message from a client, one variant per kind.
+    ClientMessage, CLIENT_KINDS, decode_client, "client";
     Handshake(Handshake) = "handshake" as "handshake",
     Auth(Auth) = "auth" as "auth",
     Data(DataC2s) = "data_c2s" as "data",

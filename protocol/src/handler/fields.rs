@@ -339,3 +339,71 @@ macro_rules! message {
     };
 }
 pub(crate) use message;
+
+/// Declares one direction's message enum, its kinds (schema stem and wire `type`), `kind`,
+/// `wire_type`, `to_value`, `From` each type, and its decoder, from one table.
+macro_rules! kind_table {
+    ($(#[$doc:meta])* $enum:ident, $kinds:ident, $decode:ident, $side:literal;
+     $($variant:ident($ty:ty) = $kind:literal as $wire:literal),* $(,)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum $enum {
+            $($variant($ty)),*
+        }
+
+        /// The kinds: the schema stem and the `type` on the wire.
+        pub static $kinds: &[WireKind] = &[
+            $(WireKind { kind: $kind, wire_type: $wire }),*
+        ];
+
+        impl $enum {
+            /// The kind (schema stem) of this message.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $($enum::$variant(_) => $kind),*
+                }
+            }
+
+            /// The `type` it carries on the wire.
+            pub fn wire_type(&self) -> &'static str {
+                match self {
+                    $($enum::$variant(_) => $wire),*
+                }
+            }
+
+            /// The message as it goes on the wire.
+            pub fn to_value(&self) -> Value {
+                let value = match self {
+                    $($enum::$variant(m) => serde_json::to_value(m)),*
+                };
+                crate::handler::with_type(value, self.wire_type())
+            }
+        }
+
+        $(
+            impl From<$ty> for $enum {
+                fn from(message: $ty) -> Self {
+                    $enum::$variant(message)
+                }
+            }
+        )*
+
+        /// Decodes `value` as the kind `kind` of this direction (its `type` must be that
+        /// kind's).
+        pub fn $decode(kind: &str, value: Value) -> Result<$enum, ParseError> {
+            let Some(info) = $kinds.iter().find(|k| k.kind == kind) else {
+                return Err(ParseError::new(
+                    ErrorCode::UnknownMessageType,
+                    format!(concat!("the handler profile has no ", $side, " message {:?}"), kind),
+                ));
+            };
+            let value = crate::handler::decode_kind(info, value)?;
+            Ok(match kind {
+                $($kind => $enum::$variant(crate::codec::decode_struct(value)?),)*
+                _ => unreachable!("every kind has a variant"),
+            })
+        }
+    };
+}
+
+pub(crate) use kind_table;

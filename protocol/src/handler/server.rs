@@ -4,8 +4,10 @@
 //! `publish` a subscriber receives). Members the seed does not show but upstream always sends
 //! are optional here, so a third-party server that leaves them out still conforms.
 
-use super::fields::{message, CodeName, InsertId, Label, Name, Sequence, ServerCapabilities, Text};
-use super::{decode_kind, WireKind};
+use super::fields::{
+    kind_table, message, CodeName, InsertId, Label, Name, Sequence, ServerCapabilities, Text,
+};
+use super::WireKind;
 use crate::error::{ErrorCode, ParseError};
 use crate::timestamp::Timestamp;
 use serde_json::Value;
@@ -201,70 +203,9 @@ message! {
     nullable {}
 }
 
-/// Declares [`ServerMessage`] and the server kinds from one table.
-macro_rules! server_messages {
-    ($($variant:ident($ty:ty) = $kind:literal as $wire:literal),* $(,)?) => {
-        /// A message from a server, one variant per kind.
-        #[derive(Debug, Clone, PartialEq)]
-        pub enum ServerMessage {
-            $($variant($ty)),*
-        }
-
-        /// The server kinds: the schema stem and the `type` on the wire.
-        pub static SERVER_KINDS: &[WireKind] = &[
-            $(WireKind { kind: $kind, wire_type: $wire }),*
-        ];
-
-        impl ServerMessage {
-            /// The kind (schema stem) of this message.
-            pub fn kind(&self) -> &'static str {
-                match self {
-                    $(ServerMessage::$variant(_) => $kind),*
-                }
-            }
-
-            /// The `type` it carries on the wire.
-            pub fn wire_type(&self) -> &'static str {
-                match self {
-                    $(ServerMessage::$variant(_) => $wire),*
-                }
-            }
-
-            /// The message as it goes on the wire.
-            pub fn to_value(&self) -> Value {
-                let value = match self {
-                    $(ServerMessage::$variant(m) => serde_json::to_value(m)),*
-                };
-                super::with_type(value, self.wire_type())
-            }
-        }
-
-        $(
-            impl From<$ty> for ServerMessage {
-                fn from(message: $ty) -> Self {
-                    ServerMessage::$variant(message)
-                }
-            }
-        )*
-
-        /// Decodes `value` as the server kind `kind` (its `type` must be that kind's).
-        pub fn decode_server(kind: &str, value: Value) -> Result<ServerMessage, ParseError> {
-            let Some(info) = SERVER_KINDS.iter().find(|k| k.kind == kind) else {
-                return Err(ParseError::new(
-                    ErrorCode::UnknownMessageType,
-                    format!("the handler profile has no server message {kind:?}"),
-                ));
-            };
-            let value = decode_kind(info, value)?;
-            Ok(match kind {
-                $($kind => ServerMessage::$variant(crate::codec::decode_struct(value)?),)*
-                _ => unreachable!("every server kind has a variant"),
-            })
-        }
-    };
-}
-
-server_messages! {
+kind_table! {
+    /// A message from a server, one variant per kind.
+    ServerMessage, SERVER_KINDS, decode_server, "server";
     Welcome(Welcome) = "welcome" as "welcome",
     HandshakeResponse(HandshakeResponse) = "handshake_response" as "handshake_response",
     AuthResponse(AuthResponse) = "auth_response" as "auth_response",

@@ -286,6 +286,44 @@ impl Background {
     }
 }
 
+/// A profile server running in the background, for tests and embedding: where it listens,
+/// its shared state, and its designed shutdown. Each profile adds its own `start(settings)`.
+pub struct Running<S> {
+    pub addr: SocketAddr,
+    pub server: Arc<S>,
+    background: Background,
+}
+
+impl<S: Send + Sync + 'static> Running<S> {
+    /// Runs `run(server, listener, shutdown)` in the background.
+    pub fn spawn<F, Fut>(listener: TcpListener, server: Arc<S>, run: F) -> Self
+    where
+        F: FnOnce(Arc<S>, TcpListener, CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let shared = server.clone();
+        let background = Background::spawn(|shutdown| run(shared, listener, shutdown));
+        Running {
+            addr,
+            server,
+            background,
+        }
+    }
+
+    /// `ws://addr` (the profile appends its path and query).
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits until every task has ended.
+    pub async fn stop(self) {
+        self.background.stop().await;
+    }
+}
+
 /// Splits `stream` into the reader side handed to `session` (a [`Duplex`] for tungstenite and
 /// the channel to the writer) and a writer task, runs the session, then lets the writer drain.
 pub async fn with_writer<S, Fut>(

@@ -122,35 +122,12 @@ pub async fn run(server: Arc<EcgServer>, listener: TcpListener, shutdown: Cancel
 }
 
 /// An ECG server running in the background, for tests and embedding.
-pub struct RunningEcgServer {
-    pub addr: SocketAddr,
-    pub server: Arc<EcgServer>,
-    background: core::Background,
-}
+pub type RunningEcgServer = core::Running<EcgServer>;
 
-impl RunningEcgServer {
+impl core::Running<EcgServer> {
     pub async fn start(settings: EcgSettings) -> Result<Self, EcgStartError> {
         let listener = EcgServer::bind(&settings).await?;
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
         let server = EcgServer::prepare(settings)?;
-        let shared = server.clone();
-        let background = core::Background::spawn(|shutdown| run(shared, listener, shutdown));
-        Ok(RunningEcgServer {
-            addr,
-            server,
-            background,
-        })
-    }
-
-    /// `ws://addr` (the profile appends its path and query).
-    pub fn ws_base(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// Shuts down gracefully and waits until every task has ended.
-    pub async fn stop(self) {
-        self.background.stop().await;
+        Ok(Self::spawn(listener, server, run))
     }
 }

@@ -188,36 +188,13 @@ pub async fn run(server: Arc<HandlerServer>, listener: TcpListener, shutdown: Ca
 }
 
 /// A handler server running in the background, for tests and embedding.
-pub struct RunningHandlerServer {
-    pub addr: SocketAddr,
-    pub server: Arc<HandlerServer>,
-    background: core::Background,
-}
+pub type RunningHandlerServer = core::Running<HandlerServer>;
 
-impl RunningHandlerServer {
+impl core::Running<HandlerServer> {
     pub async fn start(settings: HandlerSettings) -> Result<Self, HandlerStartError> {
         let listener = HandlerServer::bind(&settings).await?;
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
         let server = HandlerServer::prepare(settings)?;
-        let shared = server.clone();
-        let background = core::Background::spawn(|shutdown| run(shared, listener, shutdown));
-        Ok(RunningHandlerServer {
-            addr,
-            server,
-            background,
-        })
-    }
-
-    /// `ws://addr`.
-    pub fn ws_base(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// Shuts down gracefully and waits until every task has ended.
-    pub async fn stop(self) {
-        self.background.stop().await;
+        Ok(Self::spawn(listener, server, run))
     }
 }
 

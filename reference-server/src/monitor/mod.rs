@@ -176,35 +176,12 @@ pub async fn run(server: Arc<MonitorServer>, listener: TcpListener, shutdown: Ca
 }
 
 /// A monitor server running in the background, for tests and embedding.
-pub struct RunningMonitorServer {
-    pub addr: SocketAddr,
-    pub server: Arc<MonitorServer>,
-    background: core::Background,
-}
+pub type RunningMonitorServer = core::Running<MonitorServer>;
 
-impl RunningMonitorServer {
+impl core::Running<MonitorServer> {
     pub async fn start(settings: MonitorSettings) -> Result<Self, MonitorStartError> {
         let listener = MonitorServer::bind(&settings).await?;
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
         let server = MonitorServer::prepare(settings)?;
-        let shared = server.clone();
-        let background = core::Background::spawn(|shutdown| run(shared, listener, shutdown));
-        Ok(RunningMonitorServer {
-            addr,
-            server,
-            background,
-        })
-    }
-
-    /// `ws://addr` (clients append an endpoint's path).
-    pub fn ws_base(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// Shuts down gracefully and waits until every task has ended.
-    pub async fn stop(self) {
-        self.background.stop().await;
+        Ok(Self::spawn(listener, server, run))
     }
 }
