@@ -68,7 +68,12 @@ static VOLATILE: std::sync::LazyLock<Vec<VolatileField>> = std::sync::LazyLock::
         pointer: "/clientId",
         placeholder: Placeholder::Text(REDACTED_CLIENT_ID),
     });
-    timestamps.chain(ids).collect()
+    let stream_data = VolatileField {
+        kind: "stream_data_s2c",
+        pointer: "/data/timestamp",
+        placeholder: Placeholder::Timestamp,
+    };
+    timestamps.chain(ids).chain([stream_data]).collect()
 });
 
 /// `streams.start` streams: one per request, numbered from 0, on absolute deadlines.
