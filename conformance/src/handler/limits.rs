@@ -59,12 +59,15 @@ async fn bad_input(ctx: &Ctx, seen: &mut Vec<Value>) -> CaseResult {
             }
         }
     }
-    // Still open: nothing closes it within a second, and it still answers.
-    let open = client
-        .conn
-        .close_code(Duration::from_secs(1))
-        .await
-        .is_none();
+    // Still open: it answers a heartbeat (or, with no heartbeat_response, does not close
+    // within the wait). The heartbeat also keeps a server with a short heartbeat interval from
+    // closing a client that went quiet for the wait.
+    let open = client.barrier().await.is_some()
+        || client
+            .conn
+            .close_code(Duration::from_millis(300))
+            .await
+            .is_none();
     seen.extend(client.close().await);
     if !open {
         return fail(
