@@ -23,8 +23,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "| server | scenario | clients | offered msg/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | timeouts | publish_response p99 ms | server CPU µs/msg | insertId check | generator µs/msg | trustworthy |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-run() { # SERVER SCENARIO CLIENTS
-    local server=$1 scenario=$2 clients=$3 port pid before after dir
+run() { # SERVER SCENARIO CLIENTS [RATE or, for streams, INTERVAL_MS]
+    local server=$1 scenario=$2 clients=$3 param=${4:-} port pid before after dir rate=$rpc_rate interval=50
+    if [[ -n $param && $scenario == streams ]]; then interval=$param; elif [[ -n $param ]]; then rate=$param; fi
     port=$(free_port)
     case $server in
         ours) target/release/reference-server handler --port "$port" --max-connections $((clients + 100)) --log warn >/dev/null 2>&1 & ;;
@@ -32,31 +33,33 @@ run() { # SERVER SCENARIO CLIENTS
     esac
     pid=$!
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-    dir="reports/bench/handler-$server-$scenario-$clients"
+    dir="reports/bench/handler-$server-$scenario-$clients${param:+-$param}"
     before=$(cpu_ticks "$pid")
     target/release/loadgen run --profile handler --ws "ws://127.0.0.1:$port/" --clients "$clients" \
-        --scenario "$scenario" --interval 50ms --rate "$rpc_rate" --ramp 1000 \
+        --scenario "$scenario" --interval "${interval}ms" --rate "$rate" --ramp 1000 \
         --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
     after=$(cpu_ticks "$pid")
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    python3 - "$dir/report.json" "$server" "$scenario" "$clients" "$((after - before))" "$rpc_rate" <<'PY'
+    python3 - "$dir/report.json" "$server" "$scenario" "$clients" "$((after - before))" "$rate" "$interval" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1])); server, scenario, clients, ticks, rate = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+r = json.load(open(sys.argv[1])); server, scenario, clients, ticks, rate, interval = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7])
 l, f, c, g = r["latency"], r["frames"], r["counters"], r["generators"][0]
 per_msg = ticks * 10_000 / max(f["received"], 1)   # 100 ticks/s -> µs
-offered = clients * 20 if scenario == "broadcast" else clients * rate
+offered = clients * 1000 / interval if scenario in ("broadcast", "streams") else clients * rate
 rtt = f"{r['rtt']['p99_ms']:.2f}" if scenario == "broadcast" else "-"
 ing = r.get("ingest")
 check = "-" if not ing else f"{ing['distinct']} distinct, {ing['duplicates']} duplicates, {ing['gaps']} gaps"
-print(f"| {server} | {'pub/sub fan-out' if scenario == 'broadcast' else scenario} | {clients} | {offered:.0f} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['p999_ms']:.2f} | {l['max_ms']:.2f} | {f['lost']} | {c.get('timeouts', 0)} | {rtt} | {per_msg:.2f} | {check} | {g['cpu_us_per_message']:.2f} | {'yes' if r['trustworthy'] else 'NO'} |")
+name = {"broadcast": "pub/sub fan-out", "streams": f"streams every {interval:g} ms"}.get(scenario, f"{scenario} at {rate:g}/s per client")
+print(f"| {server} | {name} | {clients} | {offered:.0f} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['p999_ms']:.2f} | {l['max_ms']:.2f} | {f['lost']} | {c.get('timeouts', 0)} | {rtt} | {per_msg:.2f} | {check} | {g['cpu_us_per_message']:.2f} | {'yes' if r['trustworthy'] else 'NO'} |")
 PY
 }
 
-# BENCH_ROWS="ours:broadcast node:rpc …" picks rows (default: every scenario on both servers).
+# BENCH_ROWS="ours:broadcast node:rpc ours:ingest:400 ours:streams:16 …" picks rows
+# (SERVER:SCENARIO[:RATE or streams INTERVAL_MS]; default: every scenario on both servers).
 for row in ${BENCH_ROWS:-ours:broadcast ours:rpc ours:ingest node:broadcast node:rpc node:ingest}; do
-    scenario=${row##*:}
+    IFS=: read -r server scenario param <<<"$row"
     clients=$rpc_clients
-    [[ $scenario == broadcast ]] && clients=$subscribers
-    run "${row%%:*}" "$scenario" "$clients"
+    [[ $scenario == broadcast || $scenario == streams ]] && clients=$subscribers
+    run "$server" "$scenario" "$clients" "$param"
 done
