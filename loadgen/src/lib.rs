@@ -9,6 +9,7 @@
 pub mod client;
 pub mod frame;
 pub mod histo;
+pub mod html;
 pub mod monitor;
 pub mod profiles;
 pub mod recorder;

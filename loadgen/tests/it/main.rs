@@ -151,6 +151,30 @@ async fn slos_and_regressions_gate_on_the_report() {
             r.latency
         );
     }
+    // The HTML report's banner tells met from breached, and the table marks each objective.
+    let mut gated = r.clone();
+    let met: Slo = "p99<=10s".parse().expect("valid");
+    let breached: Slo = format!("p50<{p50_ms}ms").parse().expect("valid");
+    gated.slo = vec![met.check(&r)];
+    let html = to_html(&gated);
+    assert!(
+        html.contains("<div id=\"verdict\" class=\"banner met\">SLOs met: 1 of 1</div>"),
+        "{html}"
+    );
+    gated.slo.push(breached.check(&r));
+    let html = to_html(&gated);
+    assert!(
+        html.contains("class=\"banner breached\">SLOs breached: 1 of 2"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<td class=\"breached\">breached</td>").count(),
+        1
+    );
+    assert!(
+        !html.contains("<pre>") && !html.contains("| ---"),
+        "no raw Markdown in the page"
+    );
     assert!(
         regressions(&r, &r, 0.1).is_empty(),
         "a report does not regress against itself"
