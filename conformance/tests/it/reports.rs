@@ -75,10 +75,22 @@ fn markdown_and_junit_are_stable() {
 }
 
 #[test]
-fn write_all_writes_three_files() {
+fn write_all_writes_four_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let files = write_all(&sample(), &dir.path().join("nested")).expect("written");
-    assert_eq!(files.len(), 3);
+    let names: Vec<_> = files
+        .iter()
+        .filter_map(|f| f.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "report.json",
+            "report.md",
+            "report.junit.xml",
+            "report.html"
+        ]
+    );
     for f in files {
         assert!(
             std::fs::metadata(&f).expect("exists").len() > 100,
