@@ -37,10 +37,17 @@ struct Http {
     state: Arc<AppState>,
     limiter: RateLimiter,
     openapi: Bytes,
+    /// `GET /`: the live dashboard, with the WebSocket's port filled in.
+    dashboard: Bytes,
 }
+
+/// The dashboard page (`GET /`), self-contained: its script reads the WebSocket and uses the
+/// REST API of this same server.
+const DASHBOARD: &str = include_str!("dashboard.html");
 
 pub async fn serve(
     listener: TcpListener,
+    ws_port: u16,
     state: Arc<AppState>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -55,6 +62,7 @@ pub async fn serve(
         limiter: RateLimiter::new(state.settings.control_rate_per_s),
         state,
         openapi: Bytes::from(openapi),
+        dashboard: Bytes::from(DASHBOARD.replace("{{WS_PORT}}", &ws_port.to_string())),
     });
     let header_timeout = Duration::from_millis(http.state.settings.http_header_timeout_ms);
     let graceful = GracefulShutdown::new();
@@ -119,7 +127,7 @@ fn error_response(error: &ApiError) -> HttpResult {
 }
 
 /// Routes and the methods each allows.
-const ROUTES: [(&str, &[Method]); 9] = [
+const ROUTES: [(&str, &[Method]); 10] = [
     ("/health", &[Method::GET]),
     ("/status", &[Method::GET]),
     ("/data/realtime", &[Method::GET]),
@@ -129,6 +137,7 @@ const ROUTES: [(&str, &[Method]); 9] = [
     ("/openapi.json", &[Method::GET]),
     ("/metrics", &[Method::GET]),
     ("/", &[Method::GET]),
+    ("/routes", &[Method::GET]),
 ];
 
 impl Http {
@@ -158,7 +167,8 @@ impl Http {
                 Bytes::from(self.state.metrics.render()),
                 "text/plain; version=0.0.4",
             )),
-            (Method::GET, "/") => Ok(raw(
+            (Method::GET, "/") => Ok(raw(self.dashboard.clone(), "text/html; charset=utf-8")),
+            (Method::GET, "/routes") => Ok(raw(
                 Bytes::from_static(INDEX.as_bytes()),
                 "text/plain; charset=utf-8",
             )),
@@ -429,4 +439,4 @@ async fn read_form(
     query_pairs(Some(&String::from_utf8_lossy(&bytes)))
 }
 
-const INDEX: &str = "NHEM reference server. Routes: GET /health, /status, /data/realtime?count=N, /config, /roi, /metrics, /openapi.json; POST /control, /config, /roi (form fields, password required). WebSocket on the socket port.\n";
+const INDEX: &str = "NHEM reference server. Routes: GET / (the live dashboard), /routes, /health, /status, /data/realtime?count=N, /config, /roi, /metrics, /openapi.json; POST /control, /config, /roi (form fields, password required). WebSocket on the socket port.\n";

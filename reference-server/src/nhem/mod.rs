@@ -112,8 +112,10 @@ pub async fn run(
 ) {
     let tracker = TaskTracker::new();
     tracker.spawn(producer::run(state.clone(), pipeline, shutdown.clone()));
+    let ws_port = listeners.ws.local_addr().map_or(0, |a| a.port());
     tracker.spawn(http::serve(
         listeners.http,
+        ws_port,
         state.clone(),
         shutdown.clone(),
         tracker.clone(),

@@ -332,3 +332,31 @@ async fn a_field_named_twice_is_refused_in_forms_queries_and_json() {
     assert_eq!(t.get("/status").await.1["data"]["status"], "running");
     t.stop().await;
 }
+
+/// `GET /` is the live dashboard: one HTML page, served by the binary, that knows the
+/// WebSocket's port and uses only this server (no external script, style or font).
+#[tokio::test]
+async fn the_root_serves_the_dashboard_with_the_websocket_port() {
+    let t = TestServer::start().await;
+    let reply = crate::support::raw_request(t.http(), "GET", "/", None).await;
+    assert_eq!(reply.status, 200);
+    let content_type = reply.headers.get("content-type").expect("a content type");
+    assert_eq!(content_type.to_str().ok(), Some("text/html; charset=utf-8"));
+    let Value::String(page) = reply.body else {
+        panic!("an HTML body")
+    };
+    let port = t.server.ws_addr.port();
+    assert!(
+        page.contains(&format!("const WS_PORT = {port};")),
+        "the port is filled in"
+    );
+    assert!(!page.contains("{{"), "no placeholder left");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing from elsewhere"
+    );
+    let (status, text) = t.get("/routes").await;
+    assert_eq!(status, 200);
+    assert!(text.as_str().is_some_and(|t| t.contains("/health")));
+    t.stop().await;
+}
