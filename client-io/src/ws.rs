@@ -70,6 +70,9 @@ pub enum Event {
     Timeout,
 }
 
+/// Pings remembered per connection (a cadence needs a few; a flood must not grow memory).
+const MAX_PINGS_KEPT: usize = 10_000;
+
 pub struct WsConn {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub url: String,
@@ -219,7 +222,9 @@ impl WsConn {
                 }
                 Some(Ok(Message::Pong(_))) => Event::Pong,
                 Some(Ok(Message::Ping(_))) => {
-                    self.ping_times.push(at);
+                    if self.ping_times.len() < MAX_PINGS_KEPT {
+                        self.ping_times.push(at);
+                    }
                     continue;
                 }
                 Some(Ok(_)) => continue,

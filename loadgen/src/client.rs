@@ -556,8 +556,13 @@ pub async fn requests(
                     break;
                 };
                 outstanding.insert(n, scheduled_us);
-                if ws.send(Message::Text(request.into())).await.is_err() {
-                    recorder.ending("closed while sending");
+                // A server that stops reading must not hold the client past the run.
+                let send = ws.send(Message::Text(request.into()));
+                if !matches!(
+                    tokio::time::timeout_at(stop_reading.into(), send).await,
+                    Ok(Ok(()))
+                ) {
+                    recorder.ending("closed or blocked while sending");
                     end.ended_early = true;
                     break;
                 }
@@ -606,11 +611,14 @@ pub async fn requests(
             }
         }
     }
-    // Never answered: lost, each at least as late as now (coordinated omission).
+    // Never answered: lost, each at least as late as now (coordinated omission); a timeout
+    // only if it waited past the 10 s request timeout.
     let now = now_us();
     for scheduled_us in outstanding.into_values() {
         local.counters.lost += 1;
-        local.counters.timeouts += 1;
+        if now - scheduled_us > REQUEST_TIMEOUT.as_micros() as i64 {
+            local.counters.timeouts += 1;
+        }
         local.sample(Sample {
             scheduled_us,
             latency_us: (now - scheduled_us).max(1) as u64,
@@ -657,8 +665,12 @@ pub async fn source(
                 };
                 sent += 1;
                 awaiting.push_back(Instant::now());
-                if ws.send(Message::Text(message.into())).await.is_err() {
-                    recorder.ending("publisher: closed");
+                let send = ws.send(Message::Text(message.into()));
+                if !matches!(
+                    tokio::time::timeout_at(target.end.into(), send).await,
+                    Ok(Ok(()))
+                ) {
+                    recorder.ending("publisher: closed or blocked");
                     break;
                 }
             }

@@ -69,6 +69,11 @@ pub struct IngestCheck {
     pub duplicates: u64,
     /// Numbers between the smallest and the largest id that no answer carried.
     pub gaps: u64,
+    /// The smallest and the largest id (0 when none), so that shards merge exactly.
+    #[serde(default)]
+    pub first_id: u64,
+    #[serde(default)]
+    pub last_id: u64,
 }
 
 impl IngestCheck {
@@ -87,17 +92,33 @@ impl IngestCheck {
             distinct,
             duplicates: answers - distinct,
             gaps: span - distinct,
+            first_id: ids.first().copied().unwrap_or(0),
+            last_id: ids.last().copied().unwrap_or(0),
         }
     }
 
-    /// Shards' checks: counts add up (ids are not kept, so duplicates across shards and the
-    /// gaps between their ranges are not seen).
+    /// Shards' checks. Their ids interleave (one server numbers them all), so the gaps are
+    /// those of the merged range; ids given twice across shards are not seen (each shard's
+    /// duplicates add up).
     fn merge(a: &IngestCheck, b: &IngestCheck) -> IngestCheck {
+        let (first_id, last_id) = match (a.distinct, b.distinct) {
+            (0, _) => (b.first_id, b.last_id),
+            (_, 0) => (a.first_id, a.last_id),
+            _ => (a.first_id.min(b.first_id), a.last_id.max(b.last_id)),
+        };
+        let distinct = a.distinct + b.distinct;
+        let span = if distinct == 0 {
+            0
+        } else {
+            last_id - first_id + 1
+        };
         IngestCheck {
             answers_with_id: a.answers_with_id + b.answers_with_id,
-            distinct: a.distinct + b.distinct,
+            distinct,
             duplicates: a.duplicates + b.duplicates,
-            gaps: a.gaps + b.gaps,
+            gaps: span.saturating_sub(distinct),
+            first_id,
+            last_id,
         }
     }
 }

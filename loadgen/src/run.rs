@@ -135,13 +135,16 @@ pub async fn run(config: RunConfig) -> LoadReport {
         && config.scenario != Scenario::Polling
         && config.profile.source(0, 0).is_some()
         && config.shard.is_none_or(|(i, _)| i == 0);
+    // It starts once every client had time to connect and subscribe (the ramp, plus 0.5 s),
+    // so the connect storm is not in the latency.
+    let ramp = Duration::from_secs_f64(config.clients as f64 / config.ramp_per_s.max(0.001));
     let source = makes_stream.then(|| {
         let period = Duration::from_micros(target.shape.period_us.max(1) as u64);
         tokio::spawn(client::source(
             target.clone(),
             recorder.clone(),
             period,
-            Duration::from_millis(500),
+            (ramp + Duration::from_millis(500)).min(config.duration / 2),
         ))
     });
 

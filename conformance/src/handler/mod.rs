@@ -333,7 +333,12 @@ pub async fn record(ws: &str, secret: &str, frames: usize) -> Result<Vec<Value>,
     let replies = script.len() + 2 + frames;
     for message in script {
         conn.send_json(&message).await;
-        t.sent(message);
+        // The transcript never holds the token.
+        let mut recorded = message;
+        if recorded["type"] == "auth" {
+            recorded["token"] = json!("<redacted>");
+        }
+        t.sent(recorded);
     }
     // One reply per message, then stream_start, `frames` stream_data and stream_end.
     for _ in 0..replies {

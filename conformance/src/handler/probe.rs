@@ -190,13 +190,16 @@ async fn serve(
     else {
         return;
     };
-    let first = index == 0;
     let opened = Instant::now();
-    {
+    // The first connection that upgrades takes the first role (a port check or a failed
+    // upgrade before it must not).
+    let first = {
         let mut visits = lock(log);
+        let first = !visits.iter().any(|v| v.auth_required);
         visits[index].opened = Some(opened);
         visits[index].auth_required = first;
-    }
+        first
+    };
     let client_id = format!("probe_client_{index}");
     let welcome = json!({"type": "welcome", "clientId": client_id, "authRequired": first,
         "serverCapabilities": {"requestResponse": true, "pubSub": true, "rpc": true, "streaming": true, "binaryData": true, "compression": false},
@@ -299,7 +302,8 @@ fn verdicts(
     duration: Duration,
     token: &str,
 ) -> Vec<CaseResult> {
-    let served: Vec<&Visit> = visits.iter().filter(|v| v.opened.is_some()).collect();
+    let mut served: Vec<&Visit> = visits.iter().filter(|v| v.opened.is_some()).collect();
+    served.sort_by_key(|v| v.opened);
     let Some(first) = served.first() else {
         return CASES
             .iter()
@@ -313,7 +317,7 @@ fn verdicts(
         request_id(first),
         heartbeat(first, interval, hold),
         survives(first),
-        reconnect(visits, hold, duration),
+        reconnect(&served, hold, duration),
         messages_valid(&served),
     ]
 }
@@ -531,7 +535,7 @@ fn survives(first: &Visit) -> CaseResult {
     }
 }
 
-fn reconnect(visits: &[Visit], hold: Duration, duration: Duration) -> CaseResult {
+fn reconnect(visits: &[&Visit], hold: Duration, duration: Duration) -> CaseResult {
     const ID: &str = "handler.client.reconnect";
     let Some(closed) = visits.first().and_then(|v| v.closed_by_probe.or(v.left)) else {
         return info(ID, "the first connection did not end while the probe ran");

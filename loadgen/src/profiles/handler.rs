@@ -101,12 +101,15 @@ impl LoadProfile for HandlerLoad {
                 Some(super::ScenarioSession {
                     hello,
                     stream_type: Some("stream_data"),
-                    stream: self
-                        .profile()
-                        .streams()
-                        .first()
-                        .copied()
-                        .expect("handler has a stream"),
+                    // The period asked for, not the profile's 1 s default.
+                    stream: StreamSpec {
+                        period,
+                        ..*self
+                            .profile()
+                            .streams()
+                            .first()
+                            .expect("handler has a stream")
+                    },
                 })
             }
             Scenario::Rpc | Scenario::Ingest => {

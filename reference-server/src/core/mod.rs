@@ -42,7 +42,7 @@ pub fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_write_buffer_size(1 << 20)
+        .max_write_buffer_size((1 << 20).max(max_message_bytes.saturating_add(64)))
         .max_message_size(Some(max_message_bytes))
         .max_frame_size(Some(max_message_bytes))
 }

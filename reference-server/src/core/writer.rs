@@ -225,7 +225,10 @@ fn queue(
 ) -> io::Result<()> {
     let len = frame.len();
     let queued = link.queued_bytes.fetch_add(len, Relaxed) + len;
-    if queued > MAX_QUEUED_REPLY_BYTES {
+    // One frame larger than the bound still goes out when nothing is queued before it (a
+    // profile may answer or forward messages up to its own size limit); the bound is on a
+    // backlog, not on a message.
+    if queued > MAX_QUEUED_REPLY_BYTES && queued > len {
         link.queued_bytes.fetch_sub(len, Relaxed);
         link.overflow.cancel();
         return Err(io::Error::other("too many unread replies"));

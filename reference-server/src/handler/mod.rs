@@ -145,9 +145,9 @@ impl HandlerServer {
             .expect("the stream registry lock is never poisoned")
     }
 
-    /// Everything a closed connection leaves behind: its subscriptions and client streams.
-    fn forget(&self, connection: u64) {
-        self.topics.drop_subscriber(connection);
+    /// The client streams a closed connection leaves behind (its session unsubscribes its
+    /// own topics, so no walk over every topic is needed).
+    fn forget_streams(&self, connection: u64) {
         self.client_streams().retain(|_, s| s.owner != connection);
     }
 }

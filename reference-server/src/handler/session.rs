@@ -19,7 +19,7 @@ use protocol::handler::{
 };
 use protocol::Timestamp;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,11 @@ use tokio_util::sync::CancellationToken;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Upstream closes a connection this long after refusing its token.
 const AUTH_FAILURE_CLOSE: Duration = Duration::from_millis(1000);
+/// Per connection: topics subscribed, client streams open, server streams running. Upstream
+/// has no bounds; these keep one client from growing the server without end.
+const MAX_SUBSCRIPTIONS: usize = 1000;
+const MAX_CLIENT_STREAMS: usize = 100;
+const MAX_SERVER_STREAMS: usize = 16;
 
 pub async fn run(
     server: Arc<HandlerServer>,
@@ -104,8 +109,11 @@ struct Session<'a> {
     closing_at: Option<Instant>,
     /// The last pong or `heartbeat`.
     last_heartbeat: Instant,
-    /// This connection's server streams, by id.
+    /// This connection's server streams, by id (a finished one has cancelled its token).
     streams: BTreeMap<String, CancellationToken>,
+    /// The topics this connection subscribed to, and the client streams it opened.
+    topics: BTreeSet<String>,
+    client_streams: BTreeSet<String>,
     /// Streams started by the message being answered: each starts once the replies are sent.
     after_replies: Vec<oneshot::Sender<()>>,
     /// Cancelled when the connection ends: stops its server streams.
@@ -134,13 +142,14 @@ fn allowed_before_auth(message: &ClientMessage) -> bool {
     )
 }
 
-/// Upstream's blank test: missing, `null`, or `String(value).trim() === ""` (an empty string
-/// or list).
+/// Upstream's blank test: missing, `null`, or `String(value).trim() === ""`. JavaScript
+/// writes a list as its items joined by commas (`null` as nothing), so `[]`, `[null]`, `[""]`
+/// and `[" "]` are blank too; two or more items never are (a comma remains).
 fn is_blank(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
-        Some(Value::Array(items)) => items.is_empty(),
+        Some(Value::Array(items)) => items.len() <= 1 && items.iter().all(|i| is_blank(Some(i))),
         Some(_) => false,
     }
 }
@@ -165,6 +174,8 @@ impl<'a> Session<'a> {
             closing_at: None,
             last_heartbeat: Instant::now(),
             streams: BTreeMap::new(),
+            topics: BTreeSet::new(),
+            client_streams: BTreeSet::new(),
             after_replies: Vec::new(),
             gone: CancellationToken::new(),
             context,
@@ -268,6 +279,17 @@ impl<'a> Session<'a> {
                     Next::Continue,
                 )
             }
+            // The decided gate: before auth, every type but the session's own gets this.
+            Err(Refusal::UnknownType(_)) if !self.authenticated => {
+                return (
+                    vec![error("AUTH_REQUIRED", "Authentication required")],
+                    Next::Continue,
+                )
+            }
+            // An `auth` without a usable token is a failed auth: refused, then closed.
+            Err(Refusal::Invalid { kind: "auth", .. }) => {
+                return (vec![self.authenticate(None)], Next::Continue)
+            }
             Err(Refusal::UnknownType(name)) => {
                 let name: String = name
                     .as_deref()
@@ -317,7 +339,7 @@ impl<'a> Session<'a> {
                 timestamp: Some(now()),
             }
             .into(),
-            ClientMessage::Auth(auth) => self.authenticate(auth.token.0.as_bytes()),
+            ClientMessage::Auth(auth) => self.authenticate(Some(auth.token.0.as_bytes())),
             ClientMessage::Data(data) => self.store(&data),
             ClientMessage::SensorData(reading) => self.store_reading(&reading),
             ClientMessage::Request(request) => {
@@ -345,9 +367,19 @@ impl<'a> Session<'a> {
                 if let Some(refused) = self.disabled(Feature::Pubsub) {
                     return Some(refused);
                 }
-                self.server
-                    .topics
-                    .subscribe(subscribe.topic.as_str(), &self.peer);
+                let topic = subscribe.topic.as_str();
+                if !self.topics.contains(topic) && self.topics.len() >= MAX_SUBSCRIPTIONS {
+                    return Some(
+                        SubscribeResponse {
+                            success: false,
+                            topic: subscribe.topic,
+                            timestamp: Some(now()),
+                        }
+                        .into(),
+                    );
+                }
+                self.topics.insert(topic.to_owned());
+                self.server.topics.subscribe(topic, &self.peer);
                 SubscribeResponse {
                     success: true,
                     topic: subscribe.topic,
@@ -356,6 +388,7 @@ impl<'a> Session<'a> {
                 .into()
             }
             ClientMessage::Unsubscribe(unsubscribe) => {
+                self.topics.remove(unsubscribe.topic.as_str());
                 self.server
                     .topics
                     .unsubscribe(unsubscribe.topic.as_str(), self.peer.id);
@@ -396,6 +429,20 @@ impl<'a> Session<'a> {
                 if let Some(refused) = self.disabled(Feature::Streaming) {
                     return Some(refused);
                 }
+                let id = start.stream_id.as_str();
+                if !self.client_streams.contains(id)
+                    && self.client_streams.len() >= MAX_CLIENT_STREAMS
+                {
+                    return Some(
+                        StreamStartResponse {
+                            success: false,
+                            stream_id: start.stream_id,
+                            timestamp: Some(now()),
+                        }
+                        .into(),
+                    );
+                }
+                self.client_streams.insert(id.to_owned());
                 let registered = ClientStream {
                     owner: self.peer.id,
                     client_id: self.client_id.clone(),
@@ -426,6 +473,7 @@ impl<'a> Session<'a> {
                 )
             }
             ClientMessage::StreamEnd(end) => {
+                self.client_streams.remove(end.stream_id.as_str());
                 self.server.client_streams().remove(end.stream_id.as_str());
                 if let Some(stop) = self.streams.remove(end.stream_id.as_str()) {
                     stop.cancel();
@@ -446,7 +494,8 @@ impl<'a> Session<'a> {
     }
 
     /// Every `auth` is checked, also after a good one; a refusal closes in a second.
-    fn authenticate(&mut self, token: &[u8]) -> ServerMessage {
+    /// `None`: the `auth` had no string token (or one over 4,096 characters).
+    fn authenticate(&mut self, token: Option<&[u8]>) -> ServerMessage {
         let Some(expected) = &self.server.settings.auth_token else {
             return AuthResponse {
                 success: true,
@@ -455,7 +504,7 @@ impl<'a> Session<'a> {
             }
             .into();
         };
-        let good = bool::from(token.ct_eq(expected.expose().as_bytes()));
+        let good = token.is_some_and(|t| bool::from(t.ct_eq(expected.expose().as_bytes())));
         self.authenticated = good;
         let message = if good {
             "Authentication successful"
@@ -539,14 +588,14 @@ impl<'a> Session<'a> {
                 );
             }
             return match StreamRequest::from_params(call.params.as_ref()) {
-                Ok(request) => {
-                    let id = self.start_stream(request);
-                    reply(true, Some(serde_json::json!({ "streamId": id })), None)
-                }
+                Ok(request) => match self.start_stream(request) {
+                    Ok(id) => reply(true, Some(serde_json::json!({ "streamId": id })), None),
+                    Err(e) => reply(false, None, Some(e)),
+                },
                 Err(e) => reply(false, None, Some(e)),
             };
         }
-        match methods::call(method, call.params.as_ref(), &self.server.view()) {
+        match methods::call(method, call.params.as_ref(), &|| self.server.view()) {
             Some(Ok(data)) => reply(true, Some(data), None),
             Some(Err(e)) => reply(false, None, Some(e)),
             None => reply(false, None, Some(format!("Method {method} not found"))),
@@ -555,7 +604,18 @@ impl<'a> Session<'a> {
 
     /// Starts a server stream (replacing one of the same id) once the `rpc_response` is sent,
     /// so its `stream_start` follows the reply.
-    fn start_stream(&mut self, request: StreamRequest) -> String {
+    fn start_stream(&mut self, request: StreamRequest) -> Result<String, String> {
+        // Streams that ended by themselves have cancelled their tokens.
+        self.streams.retain(|_, stop| !stop.is_cancelled());
+        let replacing = request
+            .stream_id
+            .as_ref()
+            .is_some_and(|id| self.streams.contains_key(id));
+        if !replacing && self.streams.len() >= MAX_SERVER_STREAMS {
+            return Err(format!(
+                "at most {MAX_SERVER_STREAMS} server streams per connection; end one first"
+            ));
+        }
         let id = request
             .stream_id
             .clone()
@@ -575,13 +635,16 @@ impl<'a> Session<'a> {
                 stream::run(request, stream_id, mailbox, stop).await;
             }
         });
-        id
+        Ok(id)
     }
 
     /// The connection closed: stop its streams, forget its subscriptions.
     fn end(&self) {
         self.gone.cancel();
-        self.server.forget(self.peer.id);
+        for topic in &self.topics {
+            self.server.topics.unsubscribe(topic, self.peer.id);
+        }
+        self.server.forget_streams(self.peer.id);
     }
 }
 

@@ -56,6 +56,9 @@ pub async fn run(
             () = stop.cancelled() => return,
             () = tokio::time::sleep_until(start + offset) => {}
         }
+        if stop.is_cancelled() {
+            return;
+        }
         let scheduled = at(offset);
         let data = StreamDataS2c {
             stream_id: id.clone(),
@@ -77,6 +80,8 @@ pub async fn run(
         timestamp: at(request.duration),
     };
     mailbox.post(frame(end));
+    // Ended by itself: the session forgets it at its next streams.start.
+    stop.cancel();
 }
 
 #[cfg(test)]

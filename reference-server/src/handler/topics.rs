@@ -41,14 +41,6 @@ impl Topics {
         }
     }
 
-    /// Removes `connection` from every topic (it closed).
-    pub fn drop_subscriber(&self, connection: u64) {
-        self.lock().retain(|_, subscribers| {
-            subscribers.remove(&connection);
-            !subscribers.is_empty()
-        });
-    }
-
     /// Posts `frame` to every subscriber of `topic` except `publisher`; returns how many took it.
     pub fn publish(&self, topic: &str, frame: &Bytes, publisher: u64) -> usize {
         let topics = self.lock();

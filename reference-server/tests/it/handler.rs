@@ -428,3 +428,84 @@ async fn shutdown_closes_with_1001() {
     }
     stopping.await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_reply_or_publish_larger_than_the_backlog_bound_still_goes_out() {
+    let server = start(|_| {}).await;
+    let (mut a, _) = connect(&server, "/").await;
+    let (mut b, _) = connect(&server, "/").await;
+    // 300 KB: over the 256 KiB bound on unread replies, under the 10 MB payload limit.
+    let blob = "x".repeat(300_000);
+    let echo = ask(
+        &mut a,
+        json!({"type": "request", "requestId": "big", "endpoint": "echo", "data": blob}),
+    )
+    .await;
+    assert_eq!(echo["data"].as_str().map(str::len), Some(300_000));
+    ask(&mut b, json!({"type": "subscribe", "topic": "big"})).await;
+    ask(
+        &mut a,
+        json!({"type": "publish", "topic": "big", "data": blob}),
+    )
+    .await;
+    let got = next_json(&mut b).await;
+    assert_eq!(
+        (got["type"].as_str(), got["data"].as_str().map(str::len)),
+        (Some("publish"), Some(300_000))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn one_connection_cannot_grow_the_server_without_bound() {
+    let server = start(|_| {}).await;
+    let (mut conn, _) = connect(&server, "/").await;
+    for i in 0..16 {
+        let reply = ask(&mut conn, json!({"type": "rpc_call", "requestId": format!("s{i}"), "method": "streams.start", "params": {"intervalMs": 60000, "durationMs": 600000}})).await;
+        assert_eq!(reply["success"], true, "{reply}");
+        assert_eq!(next_json(&mut conn).await["type"], "stream_start");
+        assert_eq!(next_json(&mut conn).await["type"], "stream_data");
+    }
+    let refused = ask(
+        &mut conn,
+        json!({"type": "rpc_call", "requestId": "s16", "method": "streams.start"}),
+    )
+    .await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert!(refused["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("at most 16")));
+    for i in 0..100 {
+        let ack = ask(
+            &mut conn,
+            json!({"type": "stream_start", "streamId": format!("c{i}"), "streamType": "video"}),
+        )
+        .await;
+        assert_eq!(ack["success"], true);
+    }
+    let ack = ask(
+        &mut conn,
+        json!({"type": "stream_start", "streamId": "c100", "streamType": "video"}),
+    )
+    .await;
+    assert_eq!(ack["success"], false, "the 101st client stream is refused");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_auth_without_a_usable_token_is_a_failed_auth_and_unknown_types_wait_for_auth() {
+    let server = start(|s| s.auth_token = Some("secret-token".into())).await;
+    let (mut conn, _) = connect(&server, "/").await;
+    let unknown = ask(&mut conn, json!({"type": "nope"})).await;
+    assert_eq!(unknown["code"], "AUTH_REQUIRED");
+    let refused = ask(&mut conn, json!({"type": "auth", "token": 42})).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["success"].as_bool()),
+        (Some("auth_response"), Some(false))
+    );
+    match conn.next_event(WAIT).await {
+        Event::Closed(Some((code, _))) => assert_eq!(code, 1008),
+        other => panic!("expected the close, got {other:?}"),
+    }
+    server.stop().await;
+}
