@@ -174,11 +174,7 @@ mod tests {
         assert_eq!(got, Some(Ok(json!(30))));
         let written = got.expect("a method").expect("an average");
         assert_eq!(written.to_string(), "30");
-        let half = call(
-            "calculateAverage",
-            Some(&json!({"values": [1, 2]})),
-            &view,
-        );
+        let half = call("calculateAverage", Some(&json!({"values": [1, 2]})), &view);
         assert_eq!(half, Some(Ok(json!(1.5))));
         for bad in [json!({}), json!({"values": []}), json!({"values": ["x"]})] {
             assert!(
