@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod http;
+pub mod tls;
 pub mod ws;
 
 pub use http::{HttpClient, HttpReply};

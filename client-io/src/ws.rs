@@ -73,6 +73,26 @@ pub enum Event {
 /// Pings remembered per connection (a cadence needs a few; a flood must not grow memory).
 const MAX_PINGS_KEPT: usize = 10_000;
 
+/// Opens a WebSocket (`ws://`, or `wss://` with this process's TLS configuration, see
+/// [`crate::tls`]) with small frames and TCP_NODELAY.
+pub async fn connect(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<
+    (
+        WebSocketStream<MaybeTlsStream<TcpStream>>,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(small_frames()),
+        true,
+        Some(tokio_tungstenite::Connector::Rustls(crate::tls::config())),
+    )
+    .await
+}
+
 pub struct WsConn {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub url: String,
@@ -98,13 +118,10 @@ impl WsConn {
             reason,
         };
         let request = upgrade_request(url, headers).map_err(fail)?;
-        let (ws, _) = tokio::time::timeout(
-            within,
-            tokio_tungstenite::connect_async_with_config(request, Some(small_frames()), true),
-        )
-        .await
-        .map_err(|_| fail(format!("no handshake within {within:?}")))?
-        .map_err(|e| fail(e.to_string()))?;
+        let (ws, _) = tokio::time::timeout(within, connect(request))
+            .await
+            .map_err(|_| fail(format!("no handshake within {within:?}")))?
+            .map_err(|e| fail(e.to_string()))?;
         Ok(WsConn {
             ws,
             url: url.to_owned(),

@@ -11,12 +11,27 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How `wss://` targets are trusted (every mode, every connection of this process).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// A PEM file of CA certificates to trust for wss:// besides the built-in Mozilla roots
+    /// (e.g. the CA of a test server's self-signed certificate).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Accept any server certificate for wss:// (still encrypted, no longer authenticated):
+    /// for throwaway test certificates only.
+    #[arg(long, global = true)]
+    insecure: bool,
+}
+
 /// Validates NHEM servers and clients over the wire, live, through a proxy, or from files.
 #[derive(Parser)]
 #[command(name = "conformance", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     mode: Mode,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// NHEM's password for `auth` (also from `NHEM_PASSWORD`; never printed by `--help`).
@@ -350,6 +365,10 @@ fn conclude(report: Report, out: &Outputs) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = conformance::wire::tls::configure(cli.tls.ca_cert.as_deref(), cli.tls.insecure)
+    {
+        return usage_error(e);
+    }
     let started_at = now_rfc3339();
     let started = Instant::now();
     match cli.mode {

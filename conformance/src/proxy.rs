@@ -260,31 +260,28 @@ async fn session(
     else {
         return;
     };
-    let upstream = match tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_tungstenite::connect_async_with_config(
-            upstream_url,
-            Some(crate::wire::small_frames()),
-            true,
-        ),
-    )
-    .await
-    {
-        Ok(Ok((ws, _))) => ws,
-        outcome => {
-            let reason = match outcome {
-                Ok(Err(e)) => e.to_string(),
-                _ => "no handshake within 5 s".into(),
-            };
-            findings
-                .lock()
-                .expect("proxy findings lock is never poisoned")
-                .upstream_failures
-                .push(reason);
-            let _ = downstream.close(None).await;
-            return;
-        }
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let Ok(request) = upstream_url.into_client_request() else {
+        return;
     };
+    let upstream =
+        match tokio::time::timeout(Duration::from_secs(5), crate::wire::ws::connect(request)).await
+        {
+            Ok(Ok((ws, _))) => ws,
+            outcome => {
+                let reason = match outcome {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no handshake within 5 s".into(),
+                };
+                findings
+                    .lock()
+                    .expect("proxy findings lock is never poisoned")
+                    .upstream_failures
+                    .push(reason);
+                let _ = downstream.close(None).await;
+                return;
+            }
+        };
     let (up_tx, up_rx) = upstream.split();
     let (down_tx, down_rx) = downstream.split();
     // One task per direction: a broadcast frame wakes only the task that reads the server, and

@@ -229,15 +229,8 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 break;
             }
         };
-        let connect = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio_tungstenite::connect_async_with_config(
-                request,
-                Some(client_io::small_frames()),
-                true,
-            ),
-        )
-        .await;
+        let connect =
+            tokio::time::timeout(Duration::from_secs(10), client_io::ws::connect(request)).await;
         let mut ws = match connect {
             Ok(Ok((ws, _))) => ws,
             failure => {
@@ -462,15 +455,8 @@ async fn open_session(
             return None;
         }
     };
-    let connect = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async_with_config(
-            request,
-            Some(client_io::small_frames()),
-            true,
-        ),
-    )
-    .await;
+    let connect =
+        tokio::time::timeout(Duration::from_secs(10), client_io::ws::connect(request)).await;
     let mut ws = match connect {
         Ok(Ok((ws, _))) => ws,
         failure => {

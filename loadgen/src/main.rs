@@ -11,6 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// How `wss://` targets are trusted (every mode, every connection of this process).
+#[derive(clap::Args)]
+struct TlsArgs {
+    /// A PEM file of CA certificates to trust for wss:// besides the built-in Mozilla roots
+    /// (e.g. the CA of a test server's self-signed certificate).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Accept any server certificate for wss:// (still encrypted, no longer authenticated):
+    /// for throwaway test certificates only.
+    #[arg(long, global = true)]
+    insecure: bool,
+}
+
 /// Load-tests real-time WebSocket servers (NHEM, ECG, monitor): thousands of clients, latency
 /// percentiles, loss, jitter, SLO gates.
 #[derive(Parser)]
@@ -18,6 +31,8 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -195,7 +210,11 @@ fn conclude(mut r: LoadReport, slos: &[Slo], dir: &Path, summary: Option<&Path>)
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(e) = client_io::tls::configure(cli.tls.ca_cert.as_deref(), cli.tls.insecure) {
+        return usage_error(e);
+    }
+    match cli.command {
         Command::Run {
             profile,
             ws,
@@ -300,11 +319,8 @@ async fn main() -> ExitCode {
                         Ok(request) => request,
                         Err(e) => return usage_error(format!("--ws {ws:?}: {e}")),
                     };
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    tokio_tungstenite::connect_async(request),
-                )
-                .await
+                match tokio::time::timeout(Duration::from_secs(5), client_io::ws::connect(request))
+                    .await
                 {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {

@@ -9,4 +9,5 @@ mod proxy_record;
 mod reports;
 mod server_suite;
 mod support;
+mod tls;
 mod validate;

@@ -1,0 +1,145 @@
+//! TLS for `wss://` targets, on rustls (ring provider).
+//!
+//! One client configuration per process, set once by the CLI from `--ca-cert FILE` and
+//! `--insecure` ([`configure`]); every WebSocket connection this crate makes uses it. Without a
+//! call, the Mozilla roots of `webpki-roots` are trusted, as a browser would.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+
+/// What could not be set up; each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(
+        "cannot read the CA certificate file {path}: {reason} (give a PEM file with --ca-cert)"
+    )]
+    CaFile { path: String, reason: String },
+    #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: String },
+    #[error("TLS was already configured for this process")]
+    AlreadyConfigured,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The roots to trust: the Mozilla set, plus the certificates of `ca_cert` (PEM) when given.
+fn roots(ca_cert: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_cert {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| TlsError::CaFile {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(&bytes) {
+            let cert = cert.map_err(|e| TlsError::CaFile {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+            roots.add(cert).map_err(|e| TlsError::CaFile {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(TlsError::NoCertificate { path: shown });
+        }
+    }
+    Ok(roots)
+}
+
+/// Builds the client configuration: `insecure` accepts any certificate (still encrypted, no
+/// longer authenticated; for test servers with throwaway certificates).
+pub fn client_config(
+    ca_cert: Option<&Path>,
+    insecure: bool,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(roots(ca_cert)?)
+            .with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+/// Sets this process's TLS client configuration (once, before the first connection).
+pub fn configure(ca_cert: Option<&Path>, insecure: bool) -> Result<(), TlsError> {
+    let config = client_config(ca_cert, insecure)?;
+    CONFIG.set(config).map_err(|_| TlsError::AlreadyConfigured)
+}
+
+/// The process's TLS client configuration (the Mozilla roots unless [`configure`]d).
+pub fn config() -> Arc<ClientConfig> {
+    CONFIG
+        .get_or_init(|| client_config(None, false).expect("the built-in roots load"))
+        .clone()
+}
+
+/// `--insecure`: encrypts, but takes any certificate for any name. Signatures are still
+/// checked, so the handshake is a real one.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
