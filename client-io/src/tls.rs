@@ -1,6 +1,6 @@
 //! TLS for `wss://` targets, on rustls (ring provider).
 //!
-//! One client configuration per process, set once by the CLI from `--ca-cert FILE` and
+//! One client configuration per process, set by the CLI at start from `--ca-cert FILE` and
 //! `--insecure` ([`configure`]); every WebSocket connection this crate makes uses it. Without a
 //! call, the Mozilla roots of `webpki-roots` are trusted, as a browser would.
 
@@ -9,9 +9,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
-static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+/// `None` until first used or [`configure`]d.
+static CONFIG: RwLock<Option<Arc<ClientConfig>>> = RwLock::new(None);
 
 /// What could not be set up; each says what to change.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +23,6 @@ pub enum TlsError {
     CaFile { path: String, reason: String },
     #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
     NoCertificate { path: String },
-    #[error("TLS was already configured for this process")]
-    AlreadyConfigured,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -81,16 +80,20 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// Sets this process's TLS client configuration (once, before the first connection).
+/// Sets this process's TLS client configuration for every connection made from now on.
 pub fn configure(ca_cert: Option<&Path>, insecure: bool) -> Result<(), TlsError> {
     let config = client_config(ca_cert, insecure)?;
-    CONFIG.set(config).map_err(|_| TlsError::AlreadyConfigured)
+    *CONFIG.write().unwrap_or_else(|e| e.into_inner()) = Some(config);
+    Ok(())
 }
 
 /// The process's TLS client configuration (the Mozilla roots unless [`configure`]d).
 pub fn config() -> Arc<ClientConfig> {
-    CONFIG
-        .get_or_init(|| client_config(None, false).expect("the built-in roots load"))
+    if let Some(config) = CONFIG.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return config.clone();
+    }
+    let mut slot = CONFIG.write().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| client_config(None, false).expect("the built-in roots load"))
         .clone()
 }
 

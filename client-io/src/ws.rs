@@ -84,12 +84,14 @@ pub async fn connect(
     ),
     tokio_tungstenite::tungstenite::Error,
 > {
-    tokio_tungstenite::connect_async_tls_with_config(
+    // Boxed: with rustls the handshake future is large, and cases that join many connections
+    // in one future would otherwise overflow a test thread's stack in debug builds.
+    Box::pin(tokio_tungstenite::connect_async_tls_with_config(
         request,
         Some(small_frames()),
         true,
         Some(tokio_tungstenite::Connector::Rustls(crate::tls::config())),
-    )
+    ))
     .await
 }
 

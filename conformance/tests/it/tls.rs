@@ -1,6 +1,6 @@
 //! `wss://` targets: the handler suite through a TLS front (rustls, a certificate made here
 //! with rcgen) to `reference-server handler`, trusted with the CA given as `--ca-cert` would
-//! give it. The process's TLS configuration is set once, so this is the one test that sets it.
+//! give it. (It sets the process's TLS configuration: other tests then also trust this CA.)
 
 use conformance::cases::{Ctx, Declared};
 use conformance::outcome::Outcome;
