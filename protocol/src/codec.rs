@@ -227,6 +227,24 @@ pub fn type_field(value: &Value) -> Result<&str, ParseError> {
     }
 }
 
+/// JSON equality with numbers compared by value: `30`, `30.0` and `3e1` are the same number
+/// (a value decoded into `f64` and encoded again, or relayed by a JavaScript server, changes
+/// its spelling, not its value).
+pub fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 // Checks shared by the message modules. Each returns the rule it enforces at `at`.
 
 pub(crate) fn check_range_f64(v: f64, min: f64, max: f64, at: &Path) -> Result<(), ParseError> {
@@ -304,6 +322,18 @@ pub(crate) fn check_timestamp(ts: &Timestamp, at: &Path) -> Result<(), ParseErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_compare_by_value_and_shapes_by_structure() {
+        use serde_json::json;
+        assert!(same_json(
+            &json!({"a": [30, {"b": 1.5}]}),
+            &json!({"a": [30.0, {"b": 1.5}]})
+        ));
+        assert!(!same_json(&json!({"a": 1}), &json!({"a": 1, "b": null})));
+        assert!(!same_json(&json!([1, 2]), &json!([2, 1])));
+        assert!(!same_json(&json!("1"), &json!(1)));
+    }
 
     #[test]
     fn an_error_about_a_secret_member_does_not_quote_its_value() {

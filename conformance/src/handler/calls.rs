@@ -1,9 +1,10 @@
 //! Messages that get one answer each: data (insertId, required fields), requests, RPC and
 //! client streams; and the server stream `streams.start` starts.
 
-use super::{payload, same_json, unique, Client, ANSWER_WITHIN, REQUEST_WITHIN};
+use super::{payload, unique, Client, ANSWER_WITHIN, REQUEST_WITHIN};
 use crate::cases::{fail, info, non_strict, pass, Ctx};
 use crate::outcome::{CaseResult, Evidence};
+use protocol::codec::same_json;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -244,22 +244,6 @@ fn payload(ctx: &Ctx, extra: Value) -> Value {
     data
 }
 
-/// JSON equality with numbers compared by value (`30` and `30.0` are the same number).
-pub(crate) fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
 /// Runs every case, one group after another; the result is in registry order.
 pub async fn run(ctx: &Ctx) -> Vec<CaseResult> {
     let mut results = Vec::new();

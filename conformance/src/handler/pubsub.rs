@@ -1,9 +1,10 @@
 //! Pub/sub between two connections: delivery with deep-equal data, no echo to the publisher,
 //! unsubscribe, and cleanup of a subscriber that disconnected.
 
-use super::{same_json, unique, Client, ANSWER_WITHIN};
+use super::{unique, Client, ANSWER_WITHIN};
 use crate::cases::{fail, info, pass, Ctx};
 use crate::outcome::{CaseResult, Evidence};
+use protocol::codec::same_json;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -101,23 +101,8 @@ fn with_type(value: Result<Value, serde_json::Error>, wire_type: &str) -> Value 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::same_json;
     use std::path::PathBuf;
-
-    /// JSON equality with numbers compared by value (a decoded `25` may re-encode as `25.0`).
-    fn same_json(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-            }
-            _ => a == b,
-        }
-    }
 
     /// The typed models lose nothing: every valid fixture decodes and re-encodes to itself.
     #[test]

@@ -83,24 +83,9 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::same_json;
     use serde_json::Value;
     use std::path::PathBuf;
-
-    /// JSON equality with numbers compared by value (a decoded `150` re-encodes as `150.0`).
-    fn same_json(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-            }
-            _ => a == b,
-        }
-    }
 
     /// The typed models lose nothing: every valid fixture decodes and re-encodes to itself.
     /// (Refusals and their rules are checked for every profile by `tests/it/profiles.rs`.)
