@@ -1,9 +1,12 @@
 //! An HTTP client for the tools: hyper-util's pooled client (keep-alive, maintained upstream)
-//! with JSON bodies decoded and one deadline per request.
+//! with JSON bodies decoded and one deadline per request. `https://` goes through
+//! hyper-rustls on the process's TLS configuration ([`crate::tls::config`]), the same one
+//! `wss://` uses, so `--ca-cert` and `--insecure` apply to both.
 
 use crate::ws::WireError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -24,25 +27,31 @@ pub struct HttpReply {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl HttpClient {
     pub fn new(base: &str) -> Result<Self, WireError> {
         let bad = |reason: &str| WireError::BadUrl {
             url: base.to_owned(),
-            expected: "http://host:port",
+            expected: "http://host:port or https://host:port",
             reason: reason.to_owned(),
         };
         let uri: hyper::Uri = base.parse().map_err(|_| bad("cannot parse"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad("only http:// is supported"));
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(bad("only http:// and https:// are supported"));
         }
         if uri.authority().is_none() {
             return Err(bad("no host"));
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*crate::tls::config()).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(HttpClient {
             base: base.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),

@@ -10,6 +10,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
 /// `None` until first used or [`configure`]d.
 static CONFIG: RwLock<Option<Arc<ClientConfig>>> = RwLock::new(None);
@@ -95,6 +97,26 @@ pub fn config() -> Arc<ClientConfig> {
     let mut slot = CONFIG.write().unwrap_or_else(|e| e.into_inner());
     slot.get_or_insert_with(|| client_config(None, false).expect("the built-in roots load"))
         .clone()
+}
+
+/// A connection a tool opened itself (not through tungstenite or the pooled HTTP client):
+/// plain TCP, or TLS on the process's configuration.
+pub type ClientStream = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
+
+/// Opens TCP to `host:port` with `TCP_NODELAY`, then TLS (SNI and certificate for `host`) when
+/// `tls` is set.
+pub async fn connect(host: &str, port: u16, tls: bool) -> std::io::Result<ClientStream> {
+    let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port)).await?;
+    let _ = tcp.set_nodelay(true);
+    if !tls {
+        return Ok(Either::Left(tcp));
+    }
+    let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let stream = tokio_rustls::TlsConnector::from(config())
+        .connect(name, tcp)
+        .await?;
+    Ok(Either::Right(Box::new(stream)))
 }
 
 /// `--insecure`: encrypts, but takes any certificate for any name. Signatures are still

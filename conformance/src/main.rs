@@ -11,14 +11,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How `wss://` targets are trusted (every mode, every connection of this process).
+/// How `wss://` and `https://` targets are trusted (every mode, every connection of this process).
 #[derive(clap::Args)]
 struct TlsArgs {
-    /// A PEM file of CA certificates to trust for wss:// besides the built-in Mozilla roots
+    /// A PEM file of CA certificates to trust for wss:// and https:// besides the built-in Mozilla roots
     /// (e.g. the CA of a test server's self-signed certificate).
     #[arg(long, global = true, value_name = "FILE")]
     ca_cert: Option<std::path::PathBuf>,
-    /// Accept any server certificate for wss:// (still encrypted, no longer authenticated):
+    /// Accept any server certificate for wss:// and https:// (still encrypted, no longer authenticated):
     /// for throwaway test certificates only.
     #[arg(long, global = true)]
     insecure: bool,
@@ -210,6 +210,9 @@ enum Mode {
         /// How long to run; the proxy stops by itself.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// With --tls-cert/--tls-key, clients reach the proxy over wss://.
+        #[command(flatten)]
+        listener_tls: reference_server::core::TlsArgs,
         #[command(flatten)]
         out: Outputs,
     },
@@ -540,23 +543,30 @@ async fn main() -> ExitCode {
             listen,
             upstream,
             duration,
+            listener_tls,
             out,
         } => {
             let subject_profile = match profile.protocol() {
                 Ok(p) => p,
                 Err(code) => return code,
             };
+            let tls = match listener_tls.acceptor() {
+                Ok(tls) => tls,
+                Err(e) => return usage_error(e),
+            };
             if let Err(e) = wire::WsConn::connect(&upstream, Duration::from_secs(5)).await {
                 return usage_error(e);
             }
+            let scheme = if tls.is_some() { "wss" } else { "ws" };
             eprintln!(
-                "proxy ws://{listen}/ -> {upstream} for {}",
+                "proxy {scheme}://{listen}/ -> {upstream} for {}",
                 humantime::format_duration(duration)
             );
             let config = conformance::proxy::ProxyConfig {
                 listen,
                 upstream: upstream.clone(),
                 duration,
+                tls,
             };
             let cases = match conformance::proxy::run(config, schemas_of(subject_profile)).await {
                 Ok(cases) => cases,
@@ -565,7 +575,7 @@ async fn main() -> ExitCode {
             conclude(
                 Report::new(
                     "proxy",
-                    format!("ws://{listen}/ -> {upstream}"),
+                    format!("{scheme}://{listen}/ -> {upstream}"),
                     started_at,
                     started.elapsed().as_secs_f64(),
                     cases,

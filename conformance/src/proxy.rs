@@ -11,6 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use protocol::schema::SchemaSet;
 use protocol::Direction;
+use reference_server::core::{Listener, TlsAcceptor};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,11 +19,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
     pub upstream: String,
     pub duration: Duration,
+    /// Clients reach the proxy over TLS when set (`--tls-cert/--tls-key`).
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// Hashes of server messages already found valid. A broadcast sends the same bytes to every
@@ -97,16 +100,17 @@ pub async fn run_on(
             accepted = listener.accept() => match accepted { Ok((s, _)) => s, Err(_) => continue },
             _ = tokio::time::sleep_until(deadline) => break,
         };
-        let (findings, schemas, stop, upstream, seen) = (
+        let (findings, schemas, stop, upstream, seen, tls) = (
             findings.clone(),
             schemas.clone(),
             stop.clone(),
             config.upstream.clone(),
             seen.clone(),
+            config.tls.clone(),
         );
-        tracker.spawn(
-            async move { session(stream, &upstream, &findings, schemas, seen, &stop).await },
-        );
+        tracker.spawn(async move {
+            session(stream, tls, &upstream, &findings, schemas, seen, &stop).await
+        });
     }
     stop.cancel();
     tracker.close();
@@ -247,6 +251,7 @@ where
 
 async fn session(
     client: TcpStream,
+    tls: Option<TlsAcceptor>,
     upstream_url: &str,
     findings: &Mutex<Findings>,
     schemas: Arc<SchemaSet>,
@@ -254,6 +259,9 @@ async fn session(
     stop: &CancellationToken,
 ) {
     let _ = client.set_nodelay(true);
+    let Some(client) = Listener::secure(tls.as_ref(), client).await else {
+        return;
+    };
     let Ok(mut downstream) =
         tokio_tungstenite::accept_async_with_config(client, Some(crate::wire::small_frames()))
             .await

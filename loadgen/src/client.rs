@@ -696,6 +696,18 @@ fn error_kind(text: &str) -> String {
     lower.chars().take(60).collect()
 }
 
+/// The host, port and TLS-ness of an `http://` or `https://` base URL.
+fn host_port(base: &str) -> Option<(String, u16, bool)> {
+    let uri: hyper::Uri = base.parse().ok()?;
+    let tls = match uri.scheme_str()? {
+        "http" => false,
+        "https" => true,
+        _ => return None,
+    };
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    Some((uri.host()?.to_owned(), port, tls))
+}
+
 /// HTTP polling as the seed's web frontend does: `GET /data/realtime?count=1` at 20 Hz on an
 /// absolute schedule; latency is the response time from the *scheduled* request time.
 pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
@@ -708,10 +720,14 @@ pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -
             ..ClientEnd::default()
         };
     };
-    let authority = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let Some((host, port, tls)) = host_port(&base) else {
+        recorder.ending("--http is not an http:// or https:// URL");
+        return ClientEnd {
+            ended_early: true,
+            ..ClientEnd::default()
+        };
+    };
+    let authority = format!("{host}:{port}");
     let start = Instant::now();
     let start_us = now_us();
     let period = Duration::from_millis(50);
@@ -724,9 +740,8 @@ pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -
         tokio::time::sleep_until(due.into()).await;
         if sender.is_none() {
             let t0 = Instant::now();
-            match tokio::net::TcpStream::connect(&authority).await {
+            match client_io::tls::connect(&host, port, tls).await {
                 Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
                     match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(
                         stream,
                     ))

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// How `wss://` targets are trusted (every mode, every connection of this process).
+/// How `wss://` and `https://` targets are trusted (every mode, every connection of this process).
 #[derive(clap::Args)]
 struct TlsArgs {
-    /// A PEM file of CA certificates to trust for wss:// besides the built-in Mozilla roots
+    /// A PEM file of CA certificates to trust for wss:// and https:// besides the built-in Mozilla roots
     /// (e.g. the CA of a test server's self-signed certificate).
     #[arg(long, global = true, value_name = "FILE")]
     ca_cert: Option<std::path::PathBuf>,
-    /// Accept any server certificate for wss:// (still encrypted, no longer authenticated):
+    /// Accept any server certificate for wss:// and https:// (still encrypted, no longer authenticated):
     /// for throwaway test certificates only.
     #[arg(long, global = true)]
     insecure: bool,
@@ -72,7 +72,8 @@ enum Command {
         /// ws://127.0.0.1:8080; the profile adds path, token or headers).
         #[arg(long)]
         ws: Option<String>,
-        /// HTTP base URL (needed by --scenario polling), e.g. http://127.0.0.1:8421
+        /// HTTP base URL (needed by --scenario polling), e.g. http://127.0.0.1:8421 or
+        /// https://host:port
         #[arg(long)]
         http: Option<String>,
         #[arg(long, default_value_t = 100)]
@@ -305,6 +306,11 @@ async fn main() -> ExitCode {
                 .unwrap_or_default();
             if scenario == Scenario::Polling && http.is_none() {
                 return usage_error("--scenario polling needs --http http://HOST:PORT");
+            }
+            if let Some(http) = &http {
+                if let Err(e) = client_io::HttpClient::new(http) {
+                    return usage_error(e);
+                }
             }
             // One probe connection first: an unreachable server is a usage error, not a report.
             if scenario != Scenario::Polling {

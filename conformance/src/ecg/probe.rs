@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::ecg::{STREAM_PATH, TOKEN_PARAM};
 use protocol::schema::SchemaSet;
 use reference_server::core::upgrade::peek_head;
+use reference_server::core::ServerStream;
 use reference_server::ecg::Signal;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 /// The probe's cases, in report order.
@@ -153,7 +155,9 @@ async fn session(
     signal: &Signal,
     stop: &CancellationToken,
 ) {
-    let Ok(head) = peek_head(&stream, Duration::from_secs(5)).await else {
+    // The probe listens on plain TCP only.
+    let mut stream: ServerStream = Either::Left(stream);
+    let Ok(head) = peek_head(&mut stream, Duration::from_secs(5)).await else {
         return;
     };
     let token = head.query_param(TOKEN_PARAM);

@@ -22,6 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::schema::SchemaSet;
 use protocol::Timestamp;
 use reference_server::core::upgrade::{peek_head, refuse, Refusal};
+use reference_server::core::ServerStream;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 macro_rules! cases {
@@ -161,7 +163,9 @@ async fn connection(
     ids: &AtomicU64,
     stop: &CancellationToken,
 ) {
-    let Ok(head) = peek_head(&stream, Duration::from_secs(5)).await else {
+    // The probe listens on plain TCP only.
+    let mut stream: ServerStream = Either::Left(stream);
+    let Ok(head) = peek_head(&mut stream, Duration::from_secs(5)).await else {
         return;
     };
     let (slot, role) = {

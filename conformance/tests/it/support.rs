@@ -14,16 +14,26 @@ pub static SCHEMAS: LazyLock<Arc<SchemaSet>> =
 
 /// Runs the whole server suite against a reference server started with `faults`.
 pub async fn run_suite_against(faults: &[Fault]) -> Vec<CaseResult> {
+    run_suite_with(|settings| settings.faults = faults.to_vec()).await
+}
+
+/// Runs the whole server suite against a reference server with settings changed by `change`
+/// (with `tls` set, over https:// and wss://, the host named `localhost`).
+pub async fn run_suite_with(change: impl FnOnce(&mut Settings)) -> Vec<CaseResult> {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::for_tests(data_dir.path().to_owned());
-    settings.faults = faults.to_vec();
     settings.auth_timeout_ms = 1000;
     // The suite posts a dozen changes in a row; rate limiting has its own server test.
     settings.control_rate_per_s = 1000.0;
+    change(&mut settings);
+    let (http, ws) = match settings.tls.tls_cert {
+        Some(_) => ("https", "wss"),
+        None => ("http", "ws"),
+    };
     let server = RunningServer::start(settings).await.expect("server starts");
     let ctx = Ctx {
-        ws_url: format!("ws://{}/", server.ws_addr),
-        http_url: Some(format!("http://{}", server.http_addr)),
+        ws_url: format!("{ws}://localhost:{}/", server.ws_addr.port()),
+        http_url: Some(format!("{http}://localhost:{}", server.http_addr.port())),
         secret: "31415".into(),
         schemas: SCHEMAS.clone(),
         window: Duration::from_secs(2),

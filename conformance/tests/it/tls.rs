@@ -1,63 +1,50 @@
-//! `wss://` targets: the handler suite through a TLS front (rustls, a certificate made here
-//! with rcgen) to `reference-server handler`, trusted with the CA given as `--ca-cert` would
-//! give it. (It sets the process's TLS configuration: other tests then also trust this CA.)
+//! TLS end to end: the reference server given `--tls-cert/--tls-key` (a certificate made here
+//! with rcgen), the suites run over `wss://` and `https://` trusting it as `--ca-cert` would,
+//! and the proxy listening on TLS in front of a TLS upstream.
+//!
+//! The TLS client configuration is per process, so every test here trusts the one
+//! certificate of [`CERT`] (made once); other tests in this binary use plain TCP.
 
+use crate::support::{describe, run_suite_with};
 use conformance::cases::{Ctx, Declared};
 use conformance::outcome::Outcome;
+use conformance::proxy::{run_on, ProxyConfig};
+use conformance::wire::WsConn;
 use protocol::schema::SchemaSet;
+use reference_server::core::transport::self_signed;
+use reference_server::core::TlsArgs;
 use reference_server::handler::{HandlerSettings, RunningHandlerServer};
-use std::sync::Arc;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 
-/// Terminates TLS on a loopback port and forwards the plain bytes to `backend`.
-async fn tls_front(backend: std::net::SocketAddr) -> (std::net::SocketAddr, String) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("a certificate");
-    let pem = cert.cert.pem();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .expect("a server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("an address");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let Ok(mut plain) = TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    (addr, pem)
+/// The server's flags and the certificate to trust, made once for this test binary.
+static CERT: LazyLock<(TlsArgs, PathBuf, tempfile::TempDir)> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (args, ca) = self_signed(dir.path()).expect("a certificate");
+    conformance::wire::tls::configure(Some(&ca), false).expect("the CA loads");
+    (args, ca, dir)
+});
+
+fn server_tls() -> TlsArgs {
+    CERT.0.clone()
 }
 
 #[tokio::test]
 async fn the_handler_suite_runs_over_wss_with_a_given_ca() {
     let mut settings = HandlerSettings::for_tests();
     settings.max_payload = 64 * 1024;
+    settings.tls = server_tls();
     let server = RunningHandlerServer::start(settings)
         .await
         .expect("server starts");
-    let (front, pem) = tls_front(server.addr).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pem).expect("written");
-    // Untrusted first: the built-in roots refuse a self-signed certificate.
+    assert!(server.ws_base().starts_with("wss://"));
+    let url = format!("wss://localhost:{}/", server.addr.port());
+    // Untrusted: the built-in roots refuse a self-signed certificate.
     let strict = conformance::wire::tls::client_config(None, false).expect("roots");
     let refused = tokio_tungstenite::connect_async_tls_with_config(
-        format!("wss://localhost:{}/", front.port()),
+        url.as_str(),
         None,
         true,
         Some(tokio_tungstenite::Connector::Rustls(strict)),
@@ -67,16 +54,23 @@ async fn the_handler_suite_runs_over_wss_with_a_given_ca() {
     // `--insecure` takes it.
     let insecure = conformance::wire::tls::client_config(None, true).expect("a config");
     let taken = tokio_tungstenite::connect_async_tls_with_config(
-        format!("wss://localhost:{}/", front.port()),
+        url.as_str(),
         None,
         true,
         Some(tokio_tungstenite::Connector::Rustls(insecure)),
     )
     .await;
     assert!(taken.is_ok(), "{:?}", taken.err());
-    conformance::wire::tls::configure(Some(&ca), false).expect("the CA loads");
+    // Plain ws:// to a TLS port gets no WebSocket.
+    let plain = WsConn::connect(
+        &format!("ws://127.0.0.1:{}/", server.addr.port()),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(plain.is_err());
+    LazyLock::force(&CERT);
     let ctx = Ctx {
-        ws_url: format!("wss://localhost:{}/", front.port()),
+        ws_url: url,
         http_url: None,
         secret: String::new(),
         schemas: Arc::new(SchemaSet::load(&protocol::handler::HANDLER).expect("schemas")),
@@ -97,13 +91,87 @@ async fn the_handler_suite_runs_over_wss_with_a_given_ca() {
         .filter(|r| r.outcome == Outcome::Fail)
         .map(|r| r.id.as_str())
         .collect();
-    assert!(failed.is_empty(), "{}", crate::support::describe(&results));
+    assert!(failed.is_empty(), "{}", describe(&results));
     let passed = results
         .iter()
         .filter(|r| r.outcome == Outcome::Pass)
         .count();
-    assert!(passed >= 15, "{}", crate::support::describe(&results));
+    assert!(passed >= 15, "{}", describe(&results));
     // A bad CA file is a clear error, not a panic.
+    let dir = tempfile::tempdir().expect("temp dir");
     let missing = conformance::wire::tls::client_config(Some(&dir.path().join("none.pem")), false);
     assert!(missing.is_err_and(|e| e.to_string().contains("--ca-cert")));
+}
+
+#[tokio::test]
+async fn the_nhem_suite_passes_over_https_and_wss() {
+    LazyLock::force(&CERT);
+    let results = run_suite_with(|settings| settings.tls = server_tls()).await;
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{}", describe(&results));
+    // The HTTP cases ran (over https), not skipped.
+    let http_passed = results
+        .iter()
+        .filter(|r| r.id.starts_with("nhem.http.") && r.outcome == Outcome::Pass)
+        .count();
+    assert!(http_passed >= 10, "{}", describe(&results));
+}
+
+#[tokio::test]
+async fn the_proxy_listens_on_tls_in_front_of_a_tls_server() {
+    LazyLock::force(&CERT);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = reference_server::nhem::Settings::for_tests(dir.path().to_owned());
+    settings.tls = server_tls();
+    let server = reference_server::nhem::RunningServer::start(settings)
+        .await
+        .expect("server starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = ProxyConfig {
+        listen: addr,
+        upstream: format!("wss://localhost:{}/", server.ws_addr.port()),
+        duration: Duration::from_secs(2),
+        tls: server_tls().acceptor().expect("the certificate loads"),
+    };
+    let proxy = tokio::spawn(run_on(listener, config, crate::support::SCHEMAS.clone()));
+    let mut conn = WsConn::connect(
+        &format!("wss://localhost:{}/", addr.port()),
+        Duration::from_secs(3),
+    )
+    .await
+    .expect("connect through the proxy over TLS");
+    conn.send_json(&json!({"type": "auth", "password": "31415"}))
+        .await;
+    assert_eq!(
+        conn.next_of("auth_response", Duration::from_secs(3))
+            .await
+            .expect("auth_response")["success"],
+        true
+    );
+    for _ in 0..20 {
+        conn.next_of("data", Duration::from_secs(3))
+            .await
+            .expect("frames flow through the TLS proxy");
+    }
+    conn.close().await;
+    let results = proxy.await.expect("proxy ends");
+    server.stop().await;
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{}", describe(&results));
+    assert!(
+        results.iter().any(|r| r.outcome == Outcome::Pass),
+        "{}",
+        describe(&results)
+    );
 }

@@ -442,3 +442,37 @@ async fn handler_streams_count_every_message_of_every_stream() {
     assert!(r.counters.received >= 10 * 30, "{}", r.counters.received);
     assert_eq!((r.counters.lost, r.counters.duplicated), (0, 0));
 }
+
+/// The TLS smoke: a broadcast over `wss://` and polling over `https://`, against the reference
+/// server given a certificate made here, trusted as `--ca-cert` would trust it. (It sets the
+/// process's TLS configuration; the other tests here use plain TCP, which it does not touch.)
+#[tokio::test]
+async fn a_load_runs_over_wss_and_https() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (tls, ca) = reference_server::core::transport::self_signed(dir.path()).expect("a cert");
+    client_io::tls::configure(Some(&ca), false).expect("the CA loads");
+    let mut settings = Settings::for_tests(dir.path().join("data"));
+    settings.tls = tls;
+    let server = RunningServer::start(settings).await.expect("server starts");
+    let tls_config = |scenario| RunConfig {
+        ws_url: format!("wss://localhost:{}/", server.ws_addr.port()),
+        http_url: Some(format!("https://localhost:{}", server.http_addr.port())),
+        ..config(&server, 10, scenario)
+    };
+    let (broadcast, polling) = tokio::join!(
+        run(tls_config(Scenario::Broadcast)),
+        run(tls_config(Scenario::Polling))
+    );
+    server.stop().await;
+    assert_eq!(broadcast.counters.connects, 10, "{:?}", broadcast.counters);
+    assert_eq!(broadcast.counters.connect_errors, 0);
+    // 10 clients × ~2 s × 60 FPS, minus ramp-up.
+    assert!(
+        broadcast.frames.received > 10 * 90,
+        "{:?}",
+        broadcast.frames
+    );
+    assert_eq!(broadcast.frames.lost, 0, "{:?}", broadcast.frames);
+    assert_eq!(polling.counters.http_errors, 0, "{:?}", polling.counters);
+    assert!(polling.frames.received >= 10 * 30, "{:?}", polling.frames);
+}

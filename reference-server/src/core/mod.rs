@@ -9,9 +9,12 @@
 //! A profile supplies only the session: what to do with an upgraded connection.
 
 pub mod outgoing;
+pub mod transport;
 pub mod upgrade;
 pub mod writer;
 
+pub use tokio_rustls::TlsAcceptor;
+pub use transport::{Listener, ServerStream, TlsArgs, TlsSetupError};
 pub use writer::{
     Admit, Duplex, Feed, FilteredFeed, Link, Mailbox, Out, PeriodicFeed, Published,
     MAX_QUEUED_REPLY_BYTES,
@@ -23,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -155,9 +157,10 @@ pub struct Limits {
     pub ping_interval: Duration,
 }
 
-/// One accepted TCP connection, not yet upgraded.
+/// One accepted connection (its TLS handshake done, if the server serves TLS), not yet
+/// upgraded.
 pub struct Connection {
-    pub stream: TcpStream,
+    pub stream: ServerStream,
     pub peer: SocketAddr,
     /// Unique per server process, from 1.
     pub id: u64,
@@ -169,7 +172,7 @@ pub struct Connection {
 /// Accepts connections until `shutdown`; each runs `session` on `tracker`. The open count
 /// and the per-client metrics are kept here, so no profile can forget them.
 pub async fn serve<F, Fut>(
-    listener: TcpListener,
+    listener: Listener,
     limits: Limits,
     metrics: Arc<StreamMetrics>,
     shutdown: CancellationToken,
@@ -181,9 +184,10 @@ pub async fn serve<F, Fut>(
 {
     let next_id = AtomicU64::new(1);
     let open = Arc::new(AtomicU64::new(0));
+    let session = Arc::new(session);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Usually EMFILE: back off briefly instead of spinning.
@@ -200,16 +204,20 @@ pub async fn serve<F, Fut>(
         }
         let id = next_id.fetch_add(1, Relaxed);
         let over_capacity = open.fetch_add(1, Relaxed) >= limits.max_connections as u64;
-        let connection = Connection {
-            stream,
-            peer,
-            id,
-            over_capacity,
-        };
         let (open, metrics) = (open.clone(), metrics.clone());
-        let run = session(connection);
+        let (session, tls) = (session.clone(), listener.tls.clone());
         tracker.spawn(async move {
-            run.await;
+            // The TLS handshake runs here, not in the accept loop: a slow client delays only
+            // itself.
+            if let Some(stream) = Listener::secure(tls.as_ref(), stream).await {
+                let connection = Connection {
+                    stream,
+                    peer,
+                    id,
+                    over_capacity,
+                };
+                session(connection).await;
+            }
             open.fetch_sub(1, Relaxed);
             metrics.client_gone(id);
         });
@@ -228,7 +236,7 @@ pub struct SessionContext {
 /// `session` on `tracker` (where a profile's producers may already run), then waits up to
 /// 5 s for every task to end.
 pub async fn run_sessions<F, Fut>(
-    listener: TcpListener,
+    listener: Listener,
     limits: Limits,
     metrics: Arc<StreamMetrics>,
     shutdown: CancellationToken,
@@ -291,31 +299,35 @@ impl Background {
 pub struct Running<S> {
     pub addr: SocketAddr,
     pub server: Arc<S>,
+    /// `ws` or `wss`.
+    scheme: &'static str,
     background: Background,
 }
 
 impl<S: Send + Sync + 'static> Running<S> {
     /// Runs `run(server, listener, shutdown)` in the background.
-    pub fn spawn<F, Fut>(listener: TcpListener, server: Arc<S>, run: F) -> Self
+    pub fn spawn<F, Fut>(listener: Listener, server: Arc<S>, run: F) -> Self
     where
-        F: FnOnce(Arc<S>, TcpListener, CancellationToken) -> Fut,
+        F: FnOnce(Arc<S>, Listener, CancellationToken) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
+        let scheme = listener.ws_scheme();
         let shared = server.clone();
         let background = Background::spawn(|shutdown| run(shared, listener, shutdown));
         Running {
             addr,
             server,
+            scheme,
             background,
         }
     }
 
-    /// `ws://addr` (the profile appends its path and query).
+    /// `ws://addr` or `wss://addr` (the profile appends its path and query).
     pub fn ws_base(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Shuts down gracefully and waits until every task has ended.
@@ -327,7 +339,7 @@ impl<S: Send + Sync + 'static> Running<S> {
 /// Splits `stream` into the reader side handed to `session` (a [`Duplex`] for tungstenite and
 /// the channel to the writer) and a writer task, runs the session, then lets the writer drain.
 pub async fn with_writer<S, Fut>(
-    stream: TcpStream,
+    stream: ServerStream,
     id: u64,
     metrics: Arc<StreamMetrics>,
     limits: Limits,
@@ -336,7 +348,7 @@ pub async fn with_writer<S, Fut>(
     S: FnOnce(Duplex, mpsc::UnboundedSender<Out>, Link) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (read, write) = stream.into_split();
+    let (read, write) = transport::split(stream);
     let (out, out_rx) = mpsc::unbounded_channel();
     let link = Link::default();
     let duplex = Duplex::new(read, out.clone(), link.clone(), metrics.clone());

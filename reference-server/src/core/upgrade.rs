@@ -1,12 +1,15 @@
 //! The request head of a WebSocket upgrade, read before tungstenite sees it.
 //!
 //! tungstenite answers only proper upgrades; a wrong path or a plain GET would get a dropped
-//! TCP connection. Peeking at the head (the bytes stay in the socket for tungstenite) lets a
-//! profile route by path and query and answer anything else with a real HTTP status.
+//! TCP connection. Reading the head first (peeked on plain TCP, so the bytes stay in the
+//! socket; read and put back on TLS) lets a profile route by path and query and answer
+//! anything else with a real HTTP status.
 
+use super::transport::{ServerStream, TlsConnection};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
 /// Largest request head accepted (headers of browsers and client libraries fit easily).
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -113,30 +116,67 @@ pub enum HeadError {
     TimedOut,
 }
 
-/// Peeks at the request head without consuming it.
-pub async fn peek_head(stream: &TcpStream, within: Duration) -> Result<RequestHead, HeadError> {
-    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+/// Reads the request head, leaving it to be read again by tungstenite.
+pub async fn peek_head(
+    stream: &mut ServerStream,
+    within: Duration,
+) -> Result<RequestHead, HeadError> {
     let read = async {
-        loop {
-            let n = stream.peek(&mut buf).await.map_err(|_| HeadError::Gone)?;
-            if n == 0 {
-                return Err(HeadError::Gone);
-            }
-            match parse_head(&buf[..n]) {
-                Ok(Some(head)) => return Ok(head),
-                Ok(None) if n < buf.len() => {
-                    // `peek` returns at once while bytes are waiting: give the rest of the
-                    // head a moment to arrive instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Ok(None) => return Err(HeadError::TooLarge),
-                Err(e) => return Err(e),
-            }
+        match stream {
+            Either::Left(tcp) => peek_tcp(tcp).await,
+            Either::Right(tls) => read_and_put_back(tls).await,
         }
     };
     tokio::time::timeout(within, read)
         .await
         .unwrap_or(Err(HeadError::TimedOut))
+}
+
+async fn peek_tcp(stream: &TcpStream) -> Result<RequestHead, HeadError> {
+    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    loop {
+        let n = stream.peek(&mut buf).await.map_err(|_| HeadError::Gone)?;
+        if n == 0 {
+            return Err(HeadError::Gone);
+        }
+        match parse_head(&buf[..n]) {
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) if n < buf.len() => {
+                // `peek` returns at once while bytes are waiting: give the rest of the head a
+                // moment to arrive instead of spinning.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(None) => return Err(HeadError::TooLarge),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// TLS has no `peek`: the head is read, then put back in front of the stream.
+async fn read_and_put_back(stream: &mut TlsConnection) -> Result<RequestHead, HeadError> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let room = MAX_HEAD_BYTES - head.len();
+        let n = stream
+            .inner_mut()
+            .read(&mut chunk[..room.min(2048)])
+            .await
+            .map_err(|_| HeadError::Gone)?;
+        if n == 0 {
+            return Err(HeadError::Gone);
+        }
+        head.extend_from_slice(&chunk[..n]);
+        match parse_head(&head) {
+            Ok(Some(parsed)) => {
+                stream.put_back(&head);
+                return Ok(parsed);
+            }
+            Ok(None) if head.len() < MAX_HEAD_BYTES => {}
+            Ok(None) => return Err(HeadError::TooLarge),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The request head at the start of `bytes`: `Ok(None)` while it is incomplete. Pure, so the
@@ -188,11 +228,11 @@ fn head_of(request: &httparse::Request<'_, '_>) -> RequestHead {
 /// first (e.g. 404 for an unknown path), then RFC 6455's rules apply. Anything refused gets
 /// its HTTP answer here and `None` comes back; otherwise the untouched stream and its head.
 pub async fn accept_head(
-    stream: TcpStream,
+    mut stream: ServerStream,
     within: Duration,
     route: impl FnOnce(&RequestHead) -> Result<(), Refusal>,
-) -> Option<(TcpStream, RequestHead)> {
-    let head = match peek_head(&stream, within).await {
+) -> Option<(ServerStream, RequestHead)> {
+    let head = match peek_head(&mut stream, within).await {
         Ok(head) => head,
         Err(e) => {
             if let Some(refusal) = refusal_for(&e) {
@@ -225,7 +265,7 @@ pub fn refusal_for(error: &HeadError) -> Option<Refusal> {
 }
 
 /// Sends `refusal` as a plain-text HTTP response and closes.
-pub async fn refuse(mut stream: TcpStream, refusal: &Refusal) {
+pub async fn refuse(mut stream: ServerStream, refusal: &Refusal) {
     let Refusal {
         status,
         reason,

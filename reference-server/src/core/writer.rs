@@ -11,6 +11,7 @@
 //! and counted; a client that stays behind longer than its budget is closed with 1008; a write
 //! that blocks longer than the budget drops the connection.
 
+use super::transport::{ReadHalf, WriteHalf};
 use super::StreamMetrics;
 use bytes::Bytes;
 use std::io;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -153,7 +153,7 @@ pub const MAX_QUEUED_REPLY_BYTES: usize = 256 * 1024;
 
 /// The socket as tungstenite sees it: reads come from the read half, writes go to the writer.
 pub struct Duplex {
-    read: OwnedReadHalf,
+    read: ReadHalf,
     out: mpsc::UnboundedSender<Out>,
     link: Link,
     metrics: Arc<StreamMetrics>,
@@ -161,7 +161,7 @@ pub struct Duplex {
 
 impl Duplex {
     pub fn new(
-        read: OwnedReadHalf,
+        read: ReadHalf,
         out: mpsc::UnboundedSender<Out>,
         link: Link,
         metrics: Arc<StreamMetrics>,
@@ -395,12 +395,16 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Writes `bytes`, arming the slow-client timer only when the write cannot finish at once.
 /// An `overflow` during a blocked write cuts the wait to [`CLOSE_GRACE`].
 async fn write(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut WriteHalf,
     bytes: &[u8],
     budget: Duration,
     overflow: &CancellationToken,
 ) -> Result<(), WriteEnd> {
-    let write = socket.write_all(bytes);
+    // TLS may keep the last record in rustls until flushed; for plain TCP the flush is free.
+    let write = async {
+        socket.write_all(bytes).await?;
+        socket.flush().await
+    };
     tokio::pin!(write);
     let result = match futures_util::poll!(&mut write) {
         Poll::Ready(result) => result,
@@ -433,7 +437,7 @@ async fn next_frame(frames: &mut Option<Feed>) -> Result<Bytes, RecvError> {
 /// Runs until the reader is gone (its channel closes) or the client is dropped as too slow
 /// (`budget`: how long it may stay behind or block a write).
 pub async fn run(
-    mut socket: OwnedWriteHalf,
+    mut socket: WriteHalf,
     mut out: mpsc::UnboundedReceiver<Out>,
     id: u64,
     metrics: Arc<StreamMetrics>,

@@ -14,6 +14,7 @@ pub use settings::{EcgFault, EcgSettings};
 pub use signal::{Signal, SignalError};
 
 use crate::core::{self, Limits, StreamMetrics};
+use crate::core::{Listener, TlsSetupError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ use tokio_util::task::TaskTracker;
 /// Why the ECG server could not start; each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum EcgStartError {
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     #[error("cannot listen on {addr}: {source} (choose another port with --port / ECG_PORT)")]
     Bind {
         addr: SocketAddr,
@@ -64,11 +67,13 @@ impl EcgServer {
         }))
     }
 
-    pub async fn bind(settings: &EcgSettings) -> Result<TcpListener, EcgStartError> {
+    pub async fn bind(settings: &EcgSettings) -> Result<Listener, EcgStartError> {
+        let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        TcpListener::bind(addr)
+        let tcp = TcpListener::bind(addr)
             .await
-            .map_err(|source| EcgStartError::Bind { addr, source })
+            .map_err(|source| EcgStartError::Bind { addr, source })?;
+        Ok(Listener::new(tcp, tls))
     }
 
     fn limits(&self) -> Limits {
@@ -91,6 +96,7 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let scheme = listener.ws_scheme();
     let source = settings.source.as_ref().map_or_else(
         || format!("synthetic PQRST (seed {})", settings.seed),
         |p| p.display().to_string(),
@@ -98,13 +104,13 @@ pub async fn serve(
     let (interval_ms, sample_rate) = (settings.interval_ms, settings.sample_rate);
     let server = EcgServer::prepare(settings)?;
     // The token is deliberately not logged.
-    tracing::info!(%addr, interval_ms, sample_rate, %source, "ECG reference server listening: ws://{addr}{}?token=…", protocol::ecg::STREAM_PATH);
+    tracing::info!(%addr, interval_ms, sample_rate, %source, "ECG reference server listening: {scheme}://{addr}{}?token=…", protocol::ecg::STREAM_PATH);
     run(server, listener, shutdown).await;
     Ok(())
 }
 
 /// Serves `listener` until `shutdown`, then closes every stream with 1001.
-pub async fn run(server: Arc<EcgServer>, listener: TcpListener, shutdown: CancellationToken) {
+pub async fn run(server: Arc<EcgServer>, listener: Listener, shutdown: CancellationToken) {
     let limits = server.limits();
     let metrics = server.metrics.clone();
     let session = move |connection, context: core::SessionContext| {

@@ -75,6 +75,9 @@ pub struct EcgSettings {
     /// Log lines as human text (colours only on a terminal) or one JSON object per line.
     #[arg(long, env = "ECG_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: crate::logging::LogFormat,
+
+    #[command(flatten)]
+    pub tls: crate::core::TlsArgs,
 }
 
 /// Deliberate protocol violations, one per conformance case, for the suite's self-test.

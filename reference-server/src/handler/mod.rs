@@ -17,6 +17,7 @@ mod topics;
 pub use settings::{Feature, HandlerSettings, Store};
 
 use crate::core::{self, Limits, Mailbox, StreamMetrics};
+use crate::core::{Listener, TlsSetupError};
 use protocol::handler::SERVER_VERSION;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ use topics::Topics;
 /// Why the handler server could not start; each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerStartError {
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     #[error("cannot listen on {addr}: {source} (choose another port with --port / HANDLER_PORT)")]
     Bind {
         addr: SocketAddr,
@@ -89,11 +92,13 @@ impl HandlerServer {
         }))
     }
 
-    pub async fn bind(settings: &HandlerSettings) -> Result<TcpListener, HandlerStartError> {
+    pub async fn bind(settings: &HandlerSettings) -> Result<Listener, HandlerStartError> {
+        let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        TcpListener::bind(addr)
+        let tcp = TcpListener::bind(addr)
             .await
-            .map_err(|source| HandlerStartError::Bind { addr, source })
+            .map_err(|source| HandlerStartError::Bind { addr, source })?;
+        Ok(Listener::new(tcp, tls))
     }
 
     fn limits(&self) -> Limits {
@@ -162,16 +167,17 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let scheme = listener.ws_scheme();
     let auth = settings.auth_token.is_some();
     let server = HandlerServer::prepare(settings)?;
     // The token is deliberately not logged.
-    tracing::info!(%addr, auth, "handler reference server listening: ws://{addr}/");
+    tracing::info!(%addr, auth, "handler reference server listening: {scheme}://{addr}/");
     run(server, listener, shutdown).await;
     Ok(())
 }
 
 /// Serves `listener` until `shutdown`, then closes every connection with 1001.
-pub async fn run(server: Arc<HandlerServer>, listener: TcpListener, shutdown: CancellationToken) {
+pub async fn run(server: Arc<HandlerServer>, listener: Listener, shutdown: CancellationToken) {
     let limits = server.limits();
     let metrics = server.metrics.clone();
     let session =

@@ -79,6 +79,9 @@ pub struct HandlerSettings {
     /// Log lines as human text (colours only on a terminal) or one JSON object per line.
     #[arg(long, env = "HANDLER_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: crate::logging::LogFormat,
+
+    #[command(flatten)]
+    pub tls: crate::core::TlsArgs,
 }
 
 /// A feature `--disable` can turn off (the seed's `enable*` switches).

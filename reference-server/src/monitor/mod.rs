@@ -18,6 +18,7 @@ pub mod synthetic;
 pub use settings::{MonitorFault, MonitorSettings};
 
 use crate::core::{self, Limits, Published, StreamMetrics};
+use crate::core::{Listener, TlsSetupError};
 use history::History;
 use protocol::monitor::Family;
 use serde_json::{Map, Value};
@@ -33,6 +34,8 @@ use tokio_util::task::TaskTracker;
 /// Why the monitor server could not start; each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorStartError {
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     #[error("cannot listen on {addr}: {source} (choose another port with --port / MONITOR_PORT)")]
     Bind {
         addr: SocketAddr,
@@ -79,11 +82,13 @@ impl MonitorServer {
         }))
     }
 
-    pub async fn bind(settings: &MonitorSettings) -> Result<TcpListener, MonitorStartError> {
+    pub async fn bind(settings: &MonitorSettings) -> Result<Listener, MonitorStartError> {
+        let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        TcpListener::bind(addr)
+        let tcp = TcpListener::bind(addr)
             .await
-            .map_err(|source| MonitorStartError::Bind { addr, source })
+            .map_err(|source| MonitorStartError::Bind { addr, source })?;
+        Ok(Listener::new(tcp, tls))
     }
 
     fn limits(&self) -> Limits {
@@ -155,16 +160,17 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let scheme = listener.ws_scheme();
     let (interval_ms, anonymous) = (settings.performance_interval_ms, settings.allow_anonymous);
     let server = MonitorServer::prepare(settings)?;
     // The keys are deliberately not logged.
-    tracing::info!(%addr, interval_ms, anonymous, "monitor reference server listening: ws://{addr}/ws (also /ws/performance, /ws/alerts, /ws/status)");
+    tracing::info!(%addr, interval_ms, anonymous, "monitor reference server listening: {scheme}://{addr}/ws (also /ws/performance, /ws/alerts, /ws/status)");
     run(server, listener, shutdown).await;
     Ok(())
 }
 
 /// Serves `listener` until `shutdown`, then closes every connection with 1001.
-pub async fn run(server: Arc<MonitorServer>, listener: TcpListener, shutdown: CancellationToken) {
+pub async fn run(server: Arc<MonitorServer>, listener: Listener, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
     let limits = server.limits();
     tracker.spawn(producer::run(server.clone(), shutdown.clone()));

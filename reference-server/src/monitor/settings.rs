@@ -95,6 +95,9 @@ pub struct MonitorSettings {
     /// Log lines as human text (colours only on a terminal) or one JSON object per line.
     #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: crate::logging::LogFormat,
+
+    #[command(flatten)]
+    pub tls: crate::core::TlsArgs,
 }
 
 /// A positive number of seconds, at most a day.

@@ -27,7 +27,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -46,7 +45,7 @@ struct Http {
 const DASHBOARD: &str = include_str!("dashboard.html");
 
 pub async fn serve(
-    listener: TcpListener,
+    listener: crate::core::Listener,
     ws_port: u16,
     state: Arc<AppState>,
     shutdown: CancellationToken,
@@ -68,7 +67,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed on the HTTP port");
@@ -83,15 +82,19 @@ pub async fn serve(
             let http = http.clone();
             async move { Ok::<_, Infallible>(http.handle(req, peer).await) }
         });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .max_header_size(crate::core::upgrade::MAX_HEAD_BYTES)
-            .max_headers(crate::core::upgrade::MAX_HEADER_FIELDS)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let (tls, watcher) = (listener.tls.clone(), graceful.watcher());
         tracker.spawn(async move {
-            let _ = conn.await;
+            // The TLS handshake (if any) runs here, so a slow client delays only itself.
+            let Some(stream) = crate::core::Listener::secure(tls.as_ref(), stream).await else {
+                return;
+            };
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_header_size(crate::core::upgrade::MAX_HEAD_BYTES)
+                .max_headers(crate::core::upgrade::MAX_HEADER_FIELDS)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn).await;
         });
     }
     // In-flight requests finish; idle keep-alive connections are closed.

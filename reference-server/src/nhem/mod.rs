@@ -16,7 +16,7 @@ pub mod state;
 pub mod store;
 pub mod ws;
 
-use crate::core;
+use crate::core::{self, Listener, TlsSetupError};
 pub use settings::Settings;
 
 use pipeline::{FrameSource, Pipeline, SignalFile, SyntheticCamera};
@@ -31,6 +31,8 @@ use tokio_util::task::TaskTracker;
 /// Why the server could not start; each says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     #[error("cannot listen on {addr} for {what}: {source} (choose another port with {flag})")]
     Bind {
         what: &'static str,
@@ -46,14 +48,15 @@ pub enum StartError {
     Password,
 }
 
-/// Both listening sockets.
+/// Both listening sockets; with `--tls-cert/--tls-key` both serve TLS (https, wss).
 pub struct Listeners {
-    pub http: TcpListener,
-    pub ws: TcpListener,
+    pub http: Listener,
+    pub ws: Listener,
 }
 
 impl Listeners {
     pub async fn bind(settings: &Settings) -> Result<Self, StartError> {
+        let tls = settings.tls.acceptor()?;
         let bind = |port: u16, what, flag| async move {
             let addr = SocketAddr::new(settings.bind, port);
             TcpListener::bind(addr)
@@ -65,14 +68,16 @@ impl Listeners {
                     source,
                 })
         };
+        let http = bind(settings.http_port, "HTTP", "--http-port / NHEM_HTTP_PORT").await?;
+        let ws = bind(
+            settings.socket_port,
+            "WebSocket",
+            "--socket-port / NHEM_SOCKET_PORT",
+        )
+        .await?;
         Ok(Listeners {
-            http: bind(settings.http_port, "HTTP", "--http-port / NHEM_HTTP_PORT").await?,
-            ws: bind(
-                settings.socket_port,
-                "WebSocket",
-                "--socket-port / NHEM_SOCKET_PORT",
-            )
-            .await?,
+            http: Listener::new(http, tls.clone()),
+            ws: Listener::new(ws, tls),
         })
     }
 }
@@ -139,8 +144,12 @@ pub async fn run(
 /// Binds, prepares and runs the NHEM server until `shutdown` (the binary's entry point).
 pub async fn serve(settings: Settings, shutdown: CancellationToken) -> Result<(), StartError> {
     let listeners = Listeners::bind(&settings).await?;
-    let address = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let address = |l: &Listener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (http, ws) = (address(&listeners.http), address(&listeners.ws));
+    let (http_scheme, ws_scheme) = match listeners.ws.tls {
+        Some(_) => ("https", "wss"),
+        None => ("http", "ws"),
+    };
     // Not the seed: its default equals the default password.
     let source = settings.source.as_ref().map_or_else(
         || "synthetic camera".to_owned(),
@@ -149,7 +158,7 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> Result<()
     let (fps, data_dir) = (settings.fps, settings.data_dir.display().to_string());
     let (state, pipeline) = prepare(settings)?;
     // The password is deliberately not logged.
-    tracing::info!(%http, %ws, fps, %source, %data_dir, "NHEM reference server listening: http://{http}  ws://{ws}/");
+    tracing::info!(%http, %ws, fps, %source, %data_dir, "NHEM reference server listening: {http_scheme}://{http}  {ws_scheme}://{ws}/");
     run(state, pipeline, listeners, shutdown).await;
     Ok(())
 }

@@ -136,6 +136,9 @@ pub struct Settings {
     /// Log lines as human text (colours only on a terminal) or one JSON object per line.
     #[arg(long, env = "NHEM_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: crate::logging::LogFormat,
+
+    #[command(flatten)]
+    pub tls: crate::core::TlsArgs,
 }
 
 impl Settings {

@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -27,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 /// Accepts WebSocket clients until `shutdown`; each connection runs on `tracker`.
 pub async fn serve(
-    listener: TcpListener,
+    listener: core::Listener,
     state: Arc<AppState>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
