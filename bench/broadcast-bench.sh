@@ -4,6 +4,9 @@
 # For each server and client count: one bounded loadgen run; prints a Markdown table row with
 # latency percentiles, loss, server CPU per delivered frame (from /proc/PID/stat) and the
 # generator's own cost. Reports land in reports/bench/<server>-<clients>/.
+# `ours-tls` is our server with --tls-cert/--tls-key (a throwaway openssl certificate) measured
+# over wss://: set BENCH_RUNS="ours:1000 ours-tls:1000" for TLS's cost per frame. (CA:FALSE:
+# webpki refuses a CA certificate used as the server's own.)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -12,10 +15,20 @@ ulimit -n 65536 2>/dev/null || true
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+tls_dir=$(mktemp -d)
+trap 'rm -rf "$tls_dir"' EXIT
+tls_ready() {
+    [ -s "$tls_dir/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$tls_dir/key.pem" -out "$tls_dir/cert.pem" -days 1 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE >/dev/null 2>&1
+}
+
 start_server() { # NAME PORT -> pid on stdout
     local name=$1 port=$2 data
     case $name in
         ours) data=$(mktemp -d); target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn >/dev/null 2>&1 & ;;
+        ours-tls) data=$(mktemp -d); target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
+            --tls-cert "$tls_dir/cert.pem" --tls-key "$tls_dir/key.pem" >/dev/null 2>&1 & ;;
         raw) target/release/raw-broadcast "$port" 60 >/dev/null 2>&1 & ;;
         node) node bench/peer-node.mjs --port "$port" >/dev/null 2>&1 & ;;
         python) .tools/venv/bin/python bench/peer-python.py --port "$port" >/dev/null 2>&1 & ;;
@@ -26,13 +39,14 @@ start_server() { # NAME PORT -> pid on stdout
 echo "| server | clients | p50 ms | p99 ms | p99.9 ms | loss % | server CPU µs/frame | generator µs/msg | generator trustworthy |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 run() { # NAME CLIENTS
-    local name=$1 clients=$2 port pid before after dir
+    local name=$1 clients=$2 port pid before after dir url=ws tls=()
+    if [ "$name" = ours-tls ]; then tls_ready; url=wss; tls=(--ca-cert "$tls_dir/cert.pem"); fi
     port=$(free_port)
     pid=$(start_server "$name" "$port")
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
     dir="reports/bench/$name-$clients"
     before=$(cpu_ticks "$pid")
-    target/release/loadgen run --ws "ws://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
+    target/release/loadgen run "${tls[@]}" --ws "$url://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
     after=$(cpu_ticks "$pid")
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

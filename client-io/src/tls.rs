@@ -99,6 +99,17 @@ pub fn config() -> Arc<ClientConfig> {
         .clone()
 }
 
+/// What to check after a failed connect whose error reads `reason`: a certificate the
+/// process does not trust has its own remedy.
+pub fn connect_hint(reason: &str) -> &'static str {
+    let lower = reason.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("unknownissuer") {
+        "the server's certificate is not trusted: give its CA with --ca-cert FILE, or --insecure for a throwaway test certificate"
+    } else {
+        "is the server running? check --ws / --http"
+    }
+}
+
 /// A connection a tool opened itself (not through tungstenite or the pooled HTTP client):
 /// plain TCP, or TLS on the process's configuration.
 pub type ClientStream = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;

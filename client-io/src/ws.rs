@@ -11,7 +11,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    #[error("cannot connect to {url}: {reason} (is the server running? check --ws / --http)")]
+    #[error(
+        "cannot connect to {url}: {reason} ({})",
+        crate::tls::connect_hint(reason)
+    )]
     Connect { url: String, reason: String },
     #[error("{url} is not a valid {expected} URL: {reason}")]
     BadUrl {

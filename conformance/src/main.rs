@@ -193,6 +193,9 @@ enum Mode {
         /// about 2.2 × it plus the client's back-off).
         #[arg(long, value_parser = humantime::parse_duration)]
         interval: Option<Duration>,
+        /// With --tls-cert/--tls-key, clients reach the probe over wss://.
+        #[command(flatten)]
+        listener_tls: reference_server::core::TlsArgs,
         #[command(flatten)]
         out: Outputs,
     },
@@ -254,7 +257,8 @@ fn secret_for(
         .unwrap_or_default()
 }
 
-/// Whether a TCP connection to the host and port of `ws_url` opens within 5 s.
+/// Whether a connection to the host and port of `ws_url` opens within 5 s (for `wss://`,
+/// with a TLS handshake this process trusts, so an untrusted certificate is one clear error).
 async fn reachable(ws_url: &str) -> Result<(), String> {
     let uri: hyper::Uri = ws_url
         .parse()
@@ -264,16 +268,18 @@ async fn reachable(ws_url: &str) -> Result<(), String> {
         .unwrap_or("127.0.0.1")
         .trim_matches(['[', ']'])
         .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let tls = uri.scheme_str() == Some("wss");
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     match tokio::time::timeout(
         Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host.as_str(), port)),
+        conformance::wire::tls::connect(&host, port, tls),
     )
     .await
     {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!(
-            "cannot connect to {ws_url}: {e} (is the server running? check --ws)"
+            "cannot connect to {ws_url}: {e} ({})",
+            conformance::wire::tls::connect_hint(&e.to_string())
         )),
         Err(_) => Err(format!(
             "cannot connect to {ws_url}: no answer within 5 s (check --ws)"
@@ -504,21 +510,28 @@ async fn main() -> ExitCode {
             secret,
             fps,
             interval,
+            listener_tls,
             out,
         } => {
             let suite = match profile.suite() {
                 Ok(suite) => suite,
                 Err(code) => return code,
             };
+            let tls = match listener_tls.acceptor() {
+                Ok(tls) => tls,
+                Err(e) => return usage_error(e),
+            };
+            let scheme = tls.ws_scheme();
             let request = profiles::ProbeRequest {
                 listen,
                 duration,
                 secret: secret_for(suite.profile(), secret, password).into(),
                 fps,
                 interval,
+                tls,
             };
             eprintln!(
-                "{} probe listening on ws://{listen}/ for {}",
+                "{} probe listening on {scheme}://{listen}/ for {}",
                 suite.profile().name(),
                 humantime::format_duration(duration)
             );
@@ -529,7 +542,7 @@ async fn main() -> ExitCode {
             conclude(
                 Report::new(
                     "client",
-                    format!("ws://{listen}/"),
+                    format!("{scheme}://{listen}/"),
                     started_at,
                     started.elapsed().as_secs_f64(),
                     cases,
@@ -557,7 +570,7 @@ async fn main() -> ExitCode {
             if let Err(e) = wire::WsConn::connect(&upstream, Duration::from_secs(5)).await {
                 return usage_error(e);
             }
-            let scheme = if tls.is_some() { "wss" } else { "ws" };
+            let scheme = tls.ws_scheme();
             eprintln!(
                 "proxy {scheme}://{listen}/ -> {upstream} for {}",
                 humantime::format_duration(duration)

@@ -25,6 +25,8 @@ pub struct ProbeRequest {
     pub fps: u32,
     /// Other profiles' stream interval (`None`: the profile's default).
     pub interval: Option<std::time::Duration>,
+    /// Clients reach the probe over TLS when on (`--tls-cert/--tls-key`).
+    pub tls: reference_server::core::ServerTls,
 }
 
 /// What running a client probe yields (an error: the probe could not listen).

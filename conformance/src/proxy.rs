@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use protocol::schema::SchemaSet;
 use protocol::Direction;
-use reference_server::core::{Listener, TlsAcceptor};
+use reference_server::core::ServerTls;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,13 +19,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
     pub upstream: String,
     pub duration: Duration,
     /// Clients reach the proxy over TLS when set (`--tls-cert/--tls-key`).
-    pub tls: Option<TlsAcceptor>,
+    pub tls: ServerTls,
 }
 
 /// Hashes of server messages already found valid. A broadcast sends the same bytes to every
@@ -251,7 +251,7 @@ where
 
 async fn session(
     client: TcpStream,
-    tls: Option<TlsAcceptor>,
+    tls: ServerTls,
     upstream_url: &str,
     findings: &Mutex<Findings>,
     schemas: Arc<SchemaSet>,
@@ -259,7 +259,7 @@ async fn session(
     stop: &CancellationToken,
 ) {
     let _ = client.set_nodelay(true);
-    let Some(client) = Listener::secure(tls.as_ref(), client).await else {
+    let Some(client) = tls.secure(client).await else {
         return;
     };
     let Ok(mut downstream) =

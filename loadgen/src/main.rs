@@ -330,9 +330,8 @@ async fn main() -> ExitCode {
                 {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
-                        return usage_error(format!(
-                            "cannot connect to {ws}: {e} (is the server running? check --ws)"
-                        ))
+                        let hint = client_io::tls::connect_hint(&e.to_string());
+                        return usage_error(format!("cannot connect to {ws}: {e} ({hint})"));
                     }
                     Err(_) => {
                         return usage_error(format!(

@@ -70,6 +70,7 @@ impl crate::profiles::ProfileSuite for EcgSuite {
             duration: request.duration,
             token: request.secret,
             interval: request.interval.unwrap_or(protocol::ecg::DEFAULT_INTERVAL),
+            tls: request.tls,
         }))
     }
 

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::ecg::{STREAM_PATH, TOKEN_PARAM};
 use protocol::schema::SchemaSet;
 use reference_server::core::upgrade::peek_head;
-use reference_server::core::ServerStream;
+use reference_server::core::ServerTls;
 use reference_server::ecg::Signal;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 /// The probe's cases, in report order.
@@ -56,6 +55,7 @@ pub struct EcgProbeConfig {
     /// The token the probe accepts.
     pub token: protocol::Secret,
     pub interval: Duration,
+    pub tls: ServerTls,
 }
 
 /// What one connection did.
@@ -155,8 +155,9 @@ async fn session(
     signal: &Signal,
     stop: &CancellationToken,
 ) {
-    // The probe listens on plain TCP only.
-    let mut stream: ServerStream = Either::Left(stream);
+    let Some(mut stream) = config.tls.secure(stream).await else {
+        return;
+    };
     let Ok(head) = peek_head(&mut stream, Duration::from_secs(5)).await else {
         return;
     };

@@ -22,7 +22,7 @@ use protocol::Timestamp;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -101,8 +101,12 @@ pub async fn run_on(listener: TcpListener, request: ProbeRequest) -> Vec<CaseRes
             visits.len() - 1
         };
         let context = (log.clone(), schemas.clone(), stop.clone(), token.clone());
+        let tls = request.tls.clone();
         tracker.spawn(async move {
             let (log, schemas, stop, token) = context;
+            let Some(stream) = tls.secure(stream).await else {
+                return;
+            };
             serve(stream, index, hold, &token, &log, &schemas, &stop).await;
         });
     }
@@ -174,7 +178,7 @@ fn answer(message: &Value, token: &str, client_id: &str) -> Option<Value> {
 }
 
 async fn serve(
-    stream: TcpStream,
+    stream: reference_server::core::ServerStream,
     index: usize,
     hold: Duration,
     token: &str,

@@ -27,11 +27,10 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 macro_rules! cases {
@@ -125,8 +124,12 @@ pub async fn run_on(listener: TcpListener, request: ProbeRequest) -> Vec<CaseRes
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let context = (shared.clone(), schemas.clone(), ids.clone(), stop.clone());
+        let tls = request.tls.clone();
         tracker.spawn(async move {
             let (shared, schemas, ids, stop) = context;
+            let Some(stream) = tls.secure(stream).await else {
+                return;
+            };
             connection(stream, hold, &shared, &schemas, &ids, &stop).await;
         });
     }
@@ -156,15 +159,13 @@ fn next_role(script: &mut Script) -> Role {
 }
 
 async fn connection(
-    stream: TcpStream,
+    mut stream: ServerStream,
     hold: Duration,
     shared: &Shared,
     schemas: &SchemaSet,
     ids: &AtomicU64,
     stop: &CancellationToken,
 ) {
-    // The probe listens on plain TCP only.
-    let mut stream: ServerStream = Either::Left(stream);
     let Ok(head) = peek_head(&mut stream, Duration::from_secs(5)).await else {
         return;
     };

@@ -120,6 +120,7 @@ impl crate::profiles::ProfileSuite for NhemSuite {
             duration: request.duration,
             password: request.secret,
             fps: request.fps,
+            tls: request.tls,
         }))
     }
 

@@ -76,6 +76,7 @@ pub struct ProbeConfig {
     pub duration: Duration,
     pub password: protocol::Secret,
     pub fps: u32,
+    pub tls: reference_server::core::ServerTls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,7 +167,7 @@ pub async fn run_on(
     Ok(verdicts(&connections))
 }
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<reference_server::core::ServerStream>;
 
 async fn send(ws: &mut Ws, message: &ServerMessage) -> bool {
     tokio::time::timeout(
@@ -239,6 +240,9 @@ async fn session(
             c.closed_at = Some(Instant::now());
             c.closed_by_server = by_server;
         }
+    };
+    let Some(stream) = config.tls.secure(stream).await else {
+        return update(log, index, closed(false));
     };
     let Ok(Ok(mut ws)) = tokio::time::timeout(
         Duration::from_secs(5),

@@ -132,7 +132,7 @@ async fn record_validate_and_proxy_work_for_ecg() {
         listen: addr,
         upstream: format!("{}/ws/ecg/stream?token=ecg-demo-token", server.ws_base()),
         duration: Duration::from_secs(1),
-        tls: None,
+        tls: Default::default(),
     };
     let proxy = tokio::spawn(run_on(listener, config, schemas));
     let mut conn = WsConn::connect(&format!("ws://{addr}/"), Duration::from_secs(3))

@@ -40,7 +40,7 @@ async fn session_through_proxy(faults: &[Fault], bad_client_message: bool) -> Ve
         listen: addr,
         upstream: format!("ws://{}/", server.ws_addr),
         duration: Duration::from_secs(2),
-        tls: None,
+        tls: Default::default(),
     };
     let proxy = tokio::spawn(run_on(listener, config, SCHEMAS.clone()));
     let mut conn = WsConn::connect(&format!("ws://{addr}/"), Duration::from_secs(3))

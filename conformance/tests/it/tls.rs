@@ -175,3 +175,44 @@ async fn the_proxy_listens_on_tls_in_front_of_a_tls_server() {
         describe(&results)
     );
 }
+
+#[tokio::test]
+async fn the_client_probe_listens_on_tls() {
+    LazyLock::force(&CERT);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = conformance::nhem::probe::ProbeConfig {
+        listen: addr,
+        duration: Duration::from_secs(2),
+        password: "31415".to_owned().into(),
+        fps: 60,
+        tls: server_tls().acceptor().expect("the certificate loads"),
+    };
+    let probe = tokio::spawn(conformance::nhem::probe::run_on(listener, config));
+    // Plain ws:// to the TLS probe is refused; wss:// with the trusted CA works.
+    let plain = WsConn::connect(&format!("ws://{addr}/"), Duration::from_secs(3)).await;
+    assert!(plain.is_err());
+    let mut conn = WsConn::connect(
+        &format!("wss://localhost:{}/", addr.port()),
+        Duration::from_secs(3),
+    )
+    .await
+    .expect("connect to the probe over TLS");
+    conn.send_json(&json!({"type": "auth", "password": "31415"}))
+        .await;
+    conn.next_of("auth_response", Duration::from_secs(3))
+        .await
+        .expect("the probe answers auth over TLS");
+    let results = probe.await.expect("probe ends").expect("probe listened");
+    let outcome = |id: &str| {
+        results
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.outcome)
+            .expect("case present")
+    };
+    assert_eq!(outcome("nhem.client.connects"), Outcome::Pass);
+    assert_eq!(outcome("nhem.client.auth_first"), Outcome::Pass);
+}

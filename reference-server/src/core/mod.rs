@@ -13,8 +13,7 @@ pub mod transport;
 pub mod upgrade;
 pub mod writer;
 
-pub use tokio_rustls::TlsAcceptor;
-pub use transport::{Listener, ServerStream, TlsArgs, TlsSetupError};
+pub use transport::{Listener, ServerStream, ServerTls, TlsArgs, TlsSetupError};
 pub use writer::{
     Admit, Duplex, Feed, FilteredFeed, Link, Mailbox, Out, PeriodicFeed, Published,
     MAX_QUEUED_REPLY_BYTES,
@@ -209,7 +208,7 @@ pub async fn serve<F, Fut>(
         tracker.spawn(async move {
             // The TLS handshake runs here, not in the accept loop: a slow client delays only
             // itself.
-            if let Some(stream) = Listener::secure(tls.as_ref(), stream).await {
+            if let Some(stream) = tls.secure(stream).await {
                 let connection = Connection {
                     stream,
                     peer,
@@ -314,7 +313,7 @@ impl<S: Send + Sync + 'static> Running<S> {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let scheme = listener.ws_scheme();
+        let scheme = listener.tls.ws_scheme();
         let shared = server.clone();
         let background = Background::spawn(|shutdown| run(shared, listener, shutdown));
         Running {

@@ -50,10 +50,10 @@ pub enum TlsSetupError {
 }
 
 impl TlsArgs {
-    /// The acceptor for these flags, or `None` when neither is given (plain TCP).
-    pub fn acceptor(&self) -> Result<Option<TlsAcceptor>, TlsSetupError> {
+    /// The TLS side of a listener for these flags: off when neither is given (plain TCP).
+    pub fn acceptor(&self) -> Result<ServerTls, TlsSetupError> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return Ok(None);
+            return Ok(ServerTls::default());
         };
         let chain = certificates(cert)?;
         let key = private_key(key)?;
@@ -65,7 +65,61 @@ impl TlsArgs {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| TlsSetupError::Pair(e.to_string()))?;
-        Ok(Some(TlsAcceptor::from(Arc::new(config))))
+        Ok(ServerTls(Some(TlsAcceptor::from(Arc::new(config)))))
+    }
+}
+
+/// A listener's TLS side: an acceptor, or off (plain TCP). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ServerTls(Option<TlsAcceptor>);
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_on() {
+            "ServerTls(on)"
+        } else {
+            "ServerTls(off)"
+        })
+    }
+}
+
+impl ServerTls {
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// `ws` or `wss`.
+    pub fn ws_scheme(&self) -> &'static str {
+        if self.is_on() {
+            "wss"
+        } else {
+            "ws"
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn http_scheme(&self) -> &'static str {
+        if self.is_on() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Completes the TLS handshake when TLS is on (bounded by [`TLS_HANDSHAKE_TIMEOUT`]);
+    /// `None`: the client failed it or left. Plain TCP passes through.
+    pub async fn secure(&self, tcp: TcpStream) -> Option<ServerStream> {
+        let Some(acceptor) = &self.0 else {
+            return Some(Either::Left(tcp));
+        };
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Some(Either::Right(Box::new(Rewind::new(tls)))),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => None,
+        }
     }
 }
 
@@ -99,44 +153,19 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
     })
 }
 
-/// A listening socket and, when the server serves TLS, its acceptor.
+/// A listening socket and its TLS side.
 pub struct Listener {
     pub tcp: TcpListener,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: ServerTls,
 }
 
 impl Listener {
-    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>) -> Self {
+    pub fn new(tcp: TcpListener, tls: ServerTls) -> Self {
         Listener { tcp, tls }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
-    }
-
-    /// `ws` or `wss`.
-    pub fn ws_scheme(&self) -> &'static str {
-        if self.tls.is_some() {
-            "wss"
-        } else {
-            "ws"
-        }
-    }
-
-    /// Completes the TLS handshake when this listener serves TLS (bounded by
-    /// [`TLS_HANDSHAKE_TIMEOUT`]); `None`: the client failed it or left.
-    pub async fn secure(tls: Option<&TlsAcceptor>, tcp: TcpStream) -> Option<ServerStream> {
-        let Some(acceptor) = tls else {
-            return Some(Either::Left(tcp));
-        };
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => Some(Either::Right(Box::new(Rewind::new(tls)))),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "TLS handshake failed");
-                None
-            }
-            Err(_) => None,
-        }
     }
 }
 
@@ -275,11 +304,11 @@ mod tests {
             tls_cert: Some("/nonexistent/cert.pem".into()),
             tls_key: Some("/nonexistent/key.pem".into()),
         };
-        let error = args.acceptor().err().expect("no such file").to_string();
+        let error = args.acceptor().expect_err("no such file").to_string();
         assert!(
             error.contains("--tls-cert /nonexistent/cert.pem"),
             "{error}"
         );
-        assert!(TlsArgs::default().acceptor().expect("plain").is_none());
+        assert!(!TlsArgs::default().acceptor().expect("plain").is_on());
     }
 }

@@ -96,7 +96,7 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let scheme = listener.ws_scheme();
+    let scheme = listener.tls.ws_scheme();
     let source = settings.source.as_ref().map_or_else(
         || format!("synthetic PQRST (seed {})", settings.seed),
         |p| p.display().to_string(),

@@ -167,7 +167,7 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let scheme = listener.ws_scheme();
+    let scheme = listener.tls.ws_scheme();
     let auth = settings.auth_token.is_some();
     let server = HandlerServer::prepare(settings)?;
     // The token is deliberately not logged.

@@ -160,7 +160,7 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let scheme = listener.ws_scheme();
+    let scheme = listener.tls.ws_scheme();
     let (interval_ms, anonymous) = (settings.performance_interval_ms, settings.allow_anonymous);
     let server = MonitorServer::prepare(settings)?;
     // The keys are deliberately not logged.

@@ -85,7 +85,7 @@ pub async fn serve(
         let (tls, watcher) = (listener.tls.clone(), graceful.watcher());
         tracker.spawn(async move {
             // The TLS handshake (if any) runs here, so a slow client delays only itself.
-            let Some(stream) = crate::core::Listener::secure(tls.as_ref(), stream).await else {
+            let Some(stream) = tls.secure(stream).await else {
                 return;
             };
             let conn = http1::Builder::new()

@@ -146,10 +146,10 @@ pub async fn serve(settings: Settings, shutdown: CancellationToken) -> Result<()
     let listeners = Listeners::bind(&settings).await?;
     let address = |l: &Listener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (http, ws) = (address(&listeners.http), address(&listeners.ws));
-    let (http_scheme, ws_scheme) = match listeners.ws.tls {
-        Some(_) => ("https", "wss"),
-        None => ("http", "ws"),
-    };
+    let (http_scheme, ws_scheme) = (
+        listeners.http.tls.http_scheme(),
+        listeners.ws.tls.ws_scheme(),
+    );
     // Not the seed: its default equals the default password.
     let source = settings.source.as_ref().map_or_else(
         || "synthetic camera".to_owned(),
