@@ -359,6 +359,10 @@ class EcgServer:
             except ConnectionClosed:
                 continue  # dropped from the schedule
             self.schedule(stream, k + 1)
+            # A send that did not block never suspends: while catching up on frames already
+            # due, the loop would starve the handshakes of new connections (the suite's
+            # concurrent_connect then failed at random). The fault is the blocking send, not that.
+            await asyncio.sleep(0)
 
     # --- lifecycle ---------------------------------------------------------------------
 
