@@ -46,19 +46,7 @@ async fn session_through_proxy(faults: &[Fault], bad_client_message: bool) -> Ve
     let mut conn = WsConn::connect(&format!("ws://{addr}/"), Duration::from_secs(3))
         .await
         .expect("connect through the proxy");
-    conn.send_json(&json!({"type": "auth", "password": "31415"}))
-        .await;
-    assert_eq!(
-        conn.next_of("auth_response", Duration::from_secs(3))
-            .await
-            .expect("auth_response")["success"],
-        true
-    );
-    for _ in 0..20 {
-        conn.next_of("data", Duration::from_secs(3))
-            .await
-            .expect("frames flow through the proxy");
-    }
+    crate::support::auth_and_read_frames(&mut conn).await;
     if bad_client_message {
         conn.send_json(&json!({"type": "ping", "id": 7})).await;
         conn.next_of("error", Duration::from_secs(3))

@@ -74,3 +74,26 @@ pub fn describe(results: &[CaseResult]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Panics, naming the others, if any case failed.
+pub fn assert_none_failed(results: &[CaseResult]) {
+    let failed = ids_with(results, Outcome::Fail);
+    assert!(failed.is_empty(), "{failed:?}\n{}", describe(results));
+}
+
+/// Authenticates an NHEM connection with the default password and reads 20 broadcast frames.
+pub async fn auth_and_read_frames(conn: &mut conformance::wire::WsConn) {
+    conn.send_json(&serde_json::json!({"type": "auth", "password": "31415"}))
+        .await;
+    assert_eq!(
+        conn.next_of("auth_response", Duration::from_secs(3))
+            .await
+            .expect("auth_response")["success"],
+        true
+    );
+    for _ in 0..20 {
+        conn.next_of("data", Duration::from_secs(3))
+            .await
+            .expect("frames flow through the proxy");
+    }
+}

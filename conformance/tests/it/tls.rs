@@ -5,7 +5,7 @@
 //! The TLS client configuration is per process, so every test here trusts the one
 //! certificate of [`CERT`] (made once); other tests in this binary use plain TCP.
 
-use crate::support::{describe, run_suite_with};
+use crate::support::{assert_none_failed, describe, run_suite_with};
 use conformance::cases::{Ctx, Declared};
 use conformance::outcome::Outcome;
 use conformance::proxy::{run_on, ProxyConfig};
@@ -86,12 +86,7 @@ async fn the_handler_suite_runs_over_wss_with_a_given_ca() {
     };
     let results = conformance::handler::run(&ctx).await;
     server.stop().await;
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Fail)
-        .map(|r| r.id.as_str())
-        .collect();
-    assert!(failed.is_empty(), "{}", describe(&results));
+    assert_none_failed(&results);
     let passed = results
         .iter()
         .filter(|r| r.outcome == Outcome::Pass)
@@ -107,12 +102,7 @@ async fn the_handler_suite_runs_over_wss_with_a_given_ca() {
 async fn the_nhem_suite_passes_over_https_and_wss() {
     LazyLock::force(&CERT);
     let results = run_suite_with(|settings| settings.tls = server_tls()).await;
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Fail)
-        .map(|r| r.id.as_str())
-        .collect();
-    assert!(failed.is_empty(), "{}", describe(&results));
+    assert_none_failed(&results);
     // The HTTP cases ran (over https), not skipped.
     let http_passed = results
         .iter()
@@ -147,28 +137,11 @@ async fn the_proxy_listens_on_tls_in_front_of_a_tls_server() {
     )
     .await
     .expect("connect through the proxy over TLS");
-    conn.send_json(&json!({"type": "auth", "password": "31415"}))
-        .await;
-    assert_eq!(
-        conn.next_of("auth_response", Duration::from_secs(3))
-            .await
-            .expect("auth_response")["success"],
-        true
-    );
-    for _ in 0..20 {
-        conn.next_of("data", Duration::from_secs(3))
-            .await
-            .expect("frames flow through the TLS proxy");
-    }
+    crate::support::auth_and_read_frames(&mut conn).await;
     conn.close().await;
     let results = proxy.await.expect("proxy ends");
     server.stop().await;
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Fail)
-        .map(|r| r.id.as_str())
-        .collect();
-    assert!(failed.is_empty(), "{}", describe(&results));
+    assert_none_failed(&results);
     assert!(
         results.iter().any(|r| r.outcome == Outcome::Pass),
         "{}",
