@@ -543,7 +543,11 @@ def main() -> int:
     def cap(signum, frame):
         raise TimeoutError(f"smoke check over {TOTAL_CAP_S} s")
 
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
     signal.signal(signal.SIGALRM, cap)
+    signal.signal(signal.SIGTERM, stop)  # the finally below still kills the peers
     signal.alarm(TOTAL_CAP_S)
     start = time.monotonic()
     try:
