@@ -82,6 +82,27 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// `--ca-cert` and `--insecure`, the same on every tool: how `wss://` and `https://` targets
+/// are trusted (every mode, every connection of the process).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TrustArgs {
+    /// A PEM file of CA certificates to trust for wss:// and https:// besides the built-in
+    /// Mozilla roots (e.g. the CA of a test server's self-signed certificate).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Accept any server certificate for wss:// and https:// (still encrypted, no longer
+    /// authenticated): for throwaway test certificates only.
+    #[arg(long, global = true)]
+    pub insecure: bool,
+}
+
+impl TrustArgs {
+    /// [`configure`]s the process from these flags.
+    pub fn configure(&self) -> Result<(), TlsError> {
+        configure(self.ca_cert.as_deref(), self.insecure)
+    }
+}
+
 /// Sets this process's TLS client configuration for every connection made from now on.
 pub fn configure(ca_cert: Option<&Path>, insecure: bool) -> Result<(), TlsError> {
     let config = client_config(ca_cert, insecure)?;

@@ -11,19 +11,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How `wss://` and `https://` targets are trusted (every mode, every connection of this process).
-#[derive(clap::Args)]
-struct TlsArgs {
-    /// A PEM file of CA certificates to trust for wss:// and https:// besides the built-in Mozilla roots
-    /// (e.g. the CA of a test server's self-signed certificate).
-    #[arg(long, global = true, value_name = "FILE")]
-    ca_cert: Option<std::path::PathBuf>,
-    /// Accept any server certificate for wss:// and https:// (still encrypted, no longer authenticated):
-    /// for throwaway test certificates only.
-    #[arg(long, global = true)]
-    insecure: bool,
-}
-
 /// Validates NHEM servers and clients over the wire, live, through a proxy, or from files.
 #[derive(Parser)]
 #[command(name = "conformance", version, about, long_about = None)]
@@ -31,7 +18,7 @@ struct Cli {
     #[command(subcommand)]
     mode: Mode,
     #[command(flatten)]
-    tls: TlsArgs,
+    tls: client_io::tls::TrustArgs,
 }
 
 /// NHEM's password for `auth` (also from `NHEM_PASSWORD`; never printed by `--help`).
@@ -374,8 +361,7 @@ fn conclude(report: Report, out: &Outputs) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = conformance::wire::tls::configure(cli.tls.ca_cert.as_deref(), cli.tls.insecure)
-    {
+    if let Err(e) = cli.tls.configure() {
         return usage_error(e);
     }
     let started_at = now_rfc3339();

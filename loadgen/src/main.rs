@@ -11,19 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// How `wss://` and `https://` targets are trusted (every mode, every connection of this process).
-#[derive(clap::Args)]
-struct TlsArgs {
-    /// A PEM file of CA certificates to trust for wss:// and https:// besides the built-in Mozilla roots
-    /// (e.g. the CA of a test server's self-signed certificate).
-    #[arg(long, global = true, value_name = "FILE")]
-    ca_cert: Option<std::path::PathBuf>,
-    /// Accept any server certificate for wss:// and https:// (still encrypted, no longer authenticated):
-    /// for throwaway test certificates only.
-    #[arg(long, global = true)]
-    insecure: bool,
-}
-
 /// Load-tests real-time WebSocket servers (NHEM, ECG, monitor): thousands of clients, latency
 /// percentiles, loss, jitter, SLO gates.
 #[derive(Parser)]
@@ -32,7 +19,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    tls: TlsArgs,
+    tls: client_io::tls::TrustArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -212,7 +199,7 @@ fn conclude(mut r: LoadReport, slos: &[Slo], dir: &Path, summary: Option<&Path>)
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = client_io::tls::configure(cli.tls.ca_cert.as_deref(), cli.tls.insecure) {
+    if let Err(e) = cli.tls.configure() {
         return usage_error(e);
     }
     match cli.command {
