@@ -35,6 +35,8 @@ KIND_BY_KEYWORD = {
     "maxLength": "length",
     "minItems": "length",
     "maxItems": "length",
+    "minProperties": "length",
+    "maxProperties": "length",
     "format": "format",
     "pattern": "format",
     "not": "dangerous_key",

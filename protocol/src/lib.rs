@@ -12,6 +12,7 @@ pub mod handler;
 pub mod monitor;
 pub mod nhem;
 pub mod profile;
+pub mod retroboard;
 pub mod rule;
 pub mod schema;
 pub mod secret;

@@ -172,6 +172,7 @@ pub static PROFILES: &[&dyn Profile] = &[
     &crate::ecg::ECG,
     &crate::monitor::MONITOR,
     &crate::handler::HANDLER,
+    &crate::retroboard::RETROBOARD,
 ];
 
 /// The profile called `name`.

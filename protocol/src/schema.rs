@@ -191,7 +191,9 @@ fn to_violations(error: &ValidationError<'_>) -> Vec<Violation> {
                 ValidationErrorKind::MinLength { .. }
                 | ValidationErrorKind::MaxLength { .. }
                 | ValidationErrorKind::MinItems { .. }
-                | ValidationErrorKind::MaxItems { .. } => RuleKind::Length,
+                | ValidationErrorKind::MaxItems { .. }
+                | ValidationErrorKind::MinProperties { .. }
+                | ValidationErrorKind::MaxProperties { .. } => RuleKind::Length,
                 ValidationErrorKind::Format { .. } | ValidationErrorKind::Pattern { .. } => {
                     RuleKind::Format
                 }

@@ -14,3 +14,4 @@ pub mod handler;
 pub mod logging;
 pub mod monitor;
 pub mod nhem;
+pub mod retroboard;

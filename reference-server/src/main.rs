@@ -8,11 +8,12 @@ use reference_server::handler::{self, HandlerSettings};
 use reference_server::logging::LogFormat;
 use reference_server::monitor::{self, MonitorSettings};
 use reference_server::nhem::{self, Settings};
+use reference_server::retroboard::{self, RetroBoardSettings};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// Spec-exact reference servers for real-time WebSocket protocols. Without a profile it serves
-/// NHEM (the flags below); `reference-server ecg --help` (or `monitor --help`, `handler --help`) shows that profile's flags.
+/// NHEM (the flags below); `reference-server ecg --help` (or `monitor --help`, `handler --help`, `retroboard --help`) shows that profile's flags.
 #[derive(Parser)]
 #[command(
     name = "reference-server",
@@ -37,6 +38,8 @@ enum ProfileCommand {
     Monitor(MonitorSettings),
     /// Handler: the WebSocketHandler protocol on ws://…:8080/ (requests, pub/sub, RPC, streams).
     Handler(HandlerSettings),
+    /// RetroBoard: Socket.IO v5 (polling + WebSocket) at /socket.io/ and REST commands at /api/.
+    Retroboard(RetroBoardSettings),
 }
 
 #[tokio::main]
@@ -77,6 +80,14 @@ async fn main() -> ExitCode {
                 (s.log.clone(), s.log_format),
                 &stop,
                 handler::serve(s, stop.clone()),
+            )
+            .await
+        }
+        Some(ProfileCommand::Retroboard(s)) => {
+            launch(
+                (s.log.clone(), s.log_format),
+                &stop,
+                retroboard::serve(s, stop.clone()),
             )
             .await
         }

@@ -101,7 +101,7 @@ pub struct MonitorSettings {
 }
 
 /// A positive number of seconds, at most a day.
-fn seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn seconds(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;

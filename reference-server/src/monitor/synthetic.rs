@@ -235,7 +235,7 @@ pub fn status_reports(k: u64, last: &str) -> [Value; 2] {
 pub fn config_change(n: u64) -> Value {
     let a = json!({"check_interval": 1.0, "log_level": "INFO"});
     let b = json!({"check_interval": 5.0, "log_level": "DEBUG"});
-    let (old, new) = if n % 2 == 0 { (a, b) } else { (b, a) };
+    let (old, new) = if n.is_multiple_of(2) { (a, b) } else { (b, a) };
     json!({
         "action": "updated",
         "fields": ["check_interval", "log_level"],
