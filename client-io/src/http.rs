@@ -22,6 +22,8 @@ pub struct HttpReply {
     pub headers: hyper::HeaderMap,
     pub body: Value,
     pub is_json: bool,
+    /// The body as text, as it came (Engine.IO polling payloads are not JSON).
+    pub text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,11 @@ impl HttpClient {
         })
     }
 
+    /// The base URL requests are made against.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub async fn get(&self, path: &str) -> Result<HttpReply, WireError> {
         self.request("GET", path, None).await
     }
@@ -83,6 +90,18 @@ impl HttpClient {
         method: &str,
         path: &str,
         body: Option<(&str, Vec<u8>)>,
+    ) -> Result<HttpReply, WireError> {
+        self.request_within(method, path, body, REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// [`Self::request`] with its own bound (a long-polling GET waits up to pingInterval).
+    pub async fn request_within(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        within: Duration,
     ) -> Result<HttpReply, WireError> {
         let url = format!("{}{path}", self.base);
         let fail = |reason: String| WireError::Http {
@@ -115,6 +134,7 @@ impl HttpClient {
                 .map_err(|e| fail(e.to_string()))?
                 .to_bytes();
             let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let is_json = parsed.is_some();
             let body = parsed
                 .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -123,10 +143,11 @@ impl HttpClient {
                 headers,
                 body,
                 is_json,
+                text,
             })
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        tokio::time::timeout(within, exchange)
             .await
-            .map_err(|_| fail(format!("no answer within {REQUEST_TIMEOUT:?}")))?
+            .map_err(|_| fail(format!("no answer within {within:?}")))?
     }
 }

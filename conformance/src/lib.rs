@@ -17,6 +17,7 @@ pub mod profiles;
 pub mod proxy;
 pub mod record;
 pub mod report;
+pub mod retroboard;
 pub mod validate;
 
 /// How the suite reaches its subject: the shared client I/O crate.

@@ -280,6 +280,9 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn listen_error(listen: std::net::SocketAddr, e: &std::io::Error) -> ExitCode {
+    if e.kind() == std::io::ErrorKind::Unsupported {
+        return usage_error(e.to_string());
+    }
     usage_error(format!(
         "cannot listen on {listen}: {e} (choose another --listen address)"
     ))

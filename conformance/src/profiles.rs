@@ -54,6 +54,7 @@ pub static SUITES: &[&dyn ProfileSuite] = &[
     &crate::ecg::EcgSuite,
     &crate::monitor::MonitorSuite,
     &crate::handler::HandlerSuite,
+    &crate::retroboard::RetroBoardSuite,
 ];
 
 /// The suite of profile `name`.

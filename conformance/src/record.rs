@@ -18,6 +18,9 @@ pub enum RecordError {
     Wire(#[from] crate::wire::WireError),
     #[error("the server did not {0} within 5 s")]
     NoAnswer(&'static str),
+    /// The profile has no scripted session yet.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// A transcript being written: messages as sent, server messages redacted.

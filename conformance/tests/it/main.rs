@@ -7,6 +7,7 @@ mod monitor;
 mod mutations;
 mod proxy_record;
 mod reports;
+mod retroboard;
 mod server_suite;
 mod support;
 mod tls;
