@@ -1,7 +1,7 @@
 //! One simulated client per task: WebSocket (broadcast, slow consumers, churn) or HTTP polling.
 
 use crate::frame::{head, now_us, timestamp_us};
-use crate::profiles::{LoadProfile, StreamPoint, StreamShape};
+use crate::profiles::{LoadProfile, StreamPoint, StreamShape, Unwrapped};
 use crate::recorder::{Arrival, Counters, Recorder, Sample, Sequence};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -70,6 +70,8 @@ pub struct Plan {
     pub session: Option<Duration>,
     /// `filtered` scenario: this client holds the filter (else it only keeps the subjects).
     pub filtered: Option<bool>,
+    /// The client's number, which spreads its reconnect back-off.
+    pub index: usize,
 }
 
 /// What a client of the `filtered` scenario saw of the filter's subjects.
@@ -148,6 +150,7 @@ type Socket =
 /// server refused (`success: false`, or a close with 1008 before the session started).
 async fn start_session(
     ws: &mut Socket,
+    profile: &dyn LoadProfile,
     hello: &[String],
     ready: &str,
 ) -> Result<bool, &'static str> {
@@ -168,7 +171,16 @@ async fn start_session(
         while let Some(Ok(message)) = ws.next().await {
             match message {
                 Message::Text(t) => {
-                    if let Some(h) = head(t.as_str()) {
+                    let unwrapped = match profile.unwrap(t.as_str()) {
+                        Unwrapped::AsIs => None,
+                        Unwrapped::Message(m) => Some(m),
+                        Unwrapped::Reply(reply) => {
+                            let _ = ws.send(Message::Text(reply.into())).await;
+                            continue;
+                        }
+                        Unwrapped::Skip => continue,
+                    };
+                    if let Some(h) = head(unwrapped.as_deref().unwrap_or(t.as_str())) {
                         if h.ty == Some(ready) {
                             return Some(h.success.unwrap_or(true));
                         }
@@ -212,6 +224,21 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
     let mut period_us = shape.period_us;
     let mut first_connection = true;
     let mut pings_sent: u64 = 0;
+    // A profile whose clients reconnect after a drop (Socket.IO): when the drop happened and
+    // how many attempts followed it, for the back-off and the report's `recovery`.
+    let backoff = profile.reconnect();
+    let mut dropped_at: Option<Instant> = None;
+    let mut attempt: u32 = 0;
+    let wait_before_retry = |attempt: &mut u32| {
+        let wait = backoff.map_or(Duration::from_secs(1), |b| {
+            b.delay(
+                *attempt,
+                crate::run::unit(plan.index << 8 | (*attempt as usize & 0xff)),
+            )
+        });
+        *attempt += 1;
+        tokio::time::sleep(wait)
+    };
     while Instant::now() < target.end {
         if !first_connection {
             local.counters.reconnects += 1;
@@ -240,16 +267,20 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                     _ => "connect: timeout".into(),
                 });
                 end.ended_early = true;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                wait_before_retry(&mut attempt).await;
                 continue;
             }
         };
         let connect_us = started.elapsed().as_micros() as u64;
         local.counters.connects += 1;
         match profile.ready_type() {
-            Some(ready) => match start_session(&mut ws, hello, ready).await {
+            Some(ready) => match start_session(&mut ws, profile, hello, ready).await {
                 Ok(true) => {
-                    recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64))
+                    recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64));
+                    if let Some(dropped) = dropped_at.take() {
+                        recorder.back_after_drop(dropped.elapsed().as_micros() as u64);
+                    }
+                    attempt = 0;
                 }
                 Ok(false) => {
                     local.counters.auth_failures += 1;
@@ -260,7 +291,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 Err(why) => {
                     recorder.ending(why);
                     end.ended_early = true;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    wait_before_retry(&mut attempt).await;
                     continue;
                 }
             },
@@ -331,12 +362,26 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 _ => continue,
             };
             let arrived_us = now_us();
-            let Some(h) = head(text.as_str()) else {
+            let unwrapped = match profile.unwrap(text.as_str()) {
+                Unwrapped::AsIs => None,
+                Unwrapped::Message(m) => Some(m),
+                Unwrapped::Reply(reply) => {
+                    if ws.send(Message::Text(reply.into())).await.is_err() {
+                        recorder.ending("closed while answering a ping");
+                        early = true;
+                        break;
+                    }
+                    continue;
+                }
+                Unwrapped::Skip => continue,
+            };
+            let text = unwrapped.as_deref().unwrap_or(text.as_str());
+            let Some(h) = head(text) else {
                 continue;
             };
             match h.ty {
                 ty if ty == shape.stream_type => {
-                    let point = profile.stream_point(text.as_str()).or_else(|| {
+                    let point = profile.stream_point(text).or_else(|| {
                         h.timestamp.and_then(timestamp_us).map(|ts| StreamPoint {
                             counter: h.frame_count,
                             timestamp_us: ts,
@@ -408,7 +453,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 }
                 _ => {
                     if let Some(log) = end.filter.as_mut() {
-                        if let Some(subject) = profile.filter_subject(text.as_str()) {
+                        if let Some(subject) = profile.filter_subject(text) {
                             if log.filtered && !subject.admitted {
                                 local.counters.filter_mismatches += 1;
                             } else if subject.admitted {
@@ -428,7 +473,10 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         }
         end.ended_early = early;
         let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-        if early && plan.session.is_none() {
+        if early && backoff.is_some() && Instant::now() < target.end {
+            dropped_at = Some(Instant::now());
+            wait_before_retry(&mut attempt).await;
+        } else if early && plan.session.is_none() {
             break;
         }
     }
@@ -471,7 +519,7 @@ async fn open_session(
     let connect_us = started.elapsed().as_micros() as u64;
     local.counters.connects += 1;
     let ready = target.profile.ready_type().unwrap_or("");
-    match start_session(&mut ws, &target.hello, ready).await {
+    match start_session(&mut ws, target.profile, &target.hello, ready).await {
         Ok(true) => {
             recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64));
             Some(ws)
@@ -676,6 +724,73 @@ pub async fn source(
         }
     }
     let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+    local.finish();
+}
+
+/// The stream's source when loadgen makes it over HTTP (RetroBoard REST commands): command `k`
+/// is posted at `start + k × period` carrying that scheduled time; each answer's time is the
+/// report's round trip (`rtt`). Open loop: a slow answer does not delay the next command.
+pub async fn http_source(
+    target: Arc<Target>,
+    recorder: Arc<Recorder>,
+    period: Duration,
+    start_after: Duration,
+) {
+    tokio::time::sleep(start_after).await;
+    let Some(http) = target
+        .http_url
+        .as_deref()
+        .and_then(|url| client_io::HttpClient::new(url).ok())
+    else {
+        recorder.ending("commands: no HTTP base URL");
+        return;
+    };
+    let rtt = Arc::new(std::sync::Mutex::new(crate::histo::new_us()));
+    let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let start = Instant::now();
+    let wall_start = now_us();
+    let mut inflight = tokio::task::JoinSet::new();
+    for n in 0u64.. {
+        let due = start + period.mul_f64(n as f64);
+        if due >= target.end {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let scheduled_us = wall_start + (due - start).as_micros() as i64;
+        let Some((path, body)) = target.profile.http_source(n, scheduled_us) else {
+            break;
+        };
+        let (http, rtt, failures) = (http.clone(), rtt.clone(), failures.clone());
+        inflight.spawn(async move {
+            let sent = Instant::now();
+            match http
+                .request("POST", path, Some(("application/json", body.into_bytes())))
+                .await
+            {
+                Ok(reply) if reply.status == 200 => {
+                    let mut rtt = rtt.lock().unwrap_or_else(|e| e.into_inner());
+                    crate::histo::record(&mut rtt, sent.elapsed().as_micros() as u64);
+                }
+                _ => {
+                    failures.fetch_add(1, Relaxed);
+                }
+            }
+        });
+        // Reap what has finished, so a long run does not keep every handle.
+        while inflight.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while inflight.join_next().await.is_some() {}
+    })
+    .await;
+    let failed = failures.load(Relaxed);
+    if failed > 0 {
+        recorder.ending(format!("commands: {failed} refused or failed"));
+    }
+    let mut local = local(&recorder);
+    let rtt = rtt.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    local.counters.pongs += rtt.len();
+    let _ = local.rtt.add(&rtt);
     local.finish();
 }
 

@@ -101,13 +101,14 @@ fn ms(v: f64) -> String {
 
 fn latency_table(r: &LoadReport) -> String {
     let mut out = String::from("<table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
-    let rows: [(&str, &Percentiles); 6] = [
+    let rows: [(&str, &Percentiles); 7] = [
         ("latency (with loss)", &r.latency),
         ("latency (delivered)", &r.latency_delivered),
         ("connect", &r.connect),
         ("session start", &r.auth),
         ("interval jitter", &r.jitter),
         ("round trip (rtt)", &r.rtt),
+        ("dropped → session again", &r.recovery),
     ];
     for (name, p) in rows.into_iter().filter(|(_, p)| p.count > 0) {
         row(

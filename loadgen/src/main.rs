@@ -51,7 +51,7 @@ enum ScenarioArg {
 enum Command {
     /// Run a load test; stops by itself after --duration and writes reports into --report.
     Run {
-        /// The protocol the clients speak: nhem (default), ecg, monitor or handler.
+        /// The protocol the clients speak: nhem (default), ecg, monitor, handler or retroboard.
         #[arg(long, default_value = "nhem")]
         profile: String,
         /// WebSocket URL of the server: NHEM's endpoint (default ws://127.0.0.1:30415/) or

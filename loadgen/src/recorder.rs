@@ -93,6 +93,8 @@ pub struct Totals {
     pub jitter: Histogram<u64>,
     /// Application ping → pong round trips (`--ping-every`).
     pub rtt: Histogram<u64>,
+    /// Reconnecting profiles: from a connection's drop to its client holding a session again.
+    pub recovery: Histogram<u64>,
     pub intervals: BTreeMap<i64, Interval>,
     pub counters: Counters,
     /// Why connections ended or failed, e.g. `close 1008` or `connect: refused`.
@@ -122,6 +124,7 @@ impl Default for Recorder {
                 auth: histo::new_us(),
                 jitter: histo::new_us(),
                 rtt: histo::new_us(),
+                recovery: histo::new_us(),
                 intervals: BTreeMap::new(),
                 counters: Counters::default(),
                 endings: BTreeMap::new(),
@@ -171,6 +174,11 @@ impl Recorder {
     /// The session started (first stream message) `us` after the connect began.
     pub fn session_started(&self, us: u64) {
         histo::record(&mut self.lock().auth, us);
+    }
+
+    /// A client the server had dropped holds a session again, `us` after the drop.
+    pub fn back_after_drop(&self, us: u64) {
+        histo::record(&mut self.lock().recovery, us);
     }
 
     pub fn connected_at(&self, connect_us: u64, auth_us: Option<u64>) {

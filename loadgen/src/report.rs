@@ -194,6 +194,8 @@ pub struct Histograms {
     pub jitter: String,
     #[serde(default)]
     pub rtt: String,
+    #[serde(default)]
+    pub recovery: String,
     /// Unix second → (latency histogram, frames delivered).
     pub intervals: BTreeMap<i64, (String, u64)>,
     /// Unix second → clients connected.
@@ -228,6 +230,10 @@ pub struct LoadReport {
     /// Application ping → pong round trips (`--ping-every`; empty without it).
     #[serde(default)]
     pub rtt: Percentiles,
+    /// Profiles whose clients reconnect (RetroBoard): from a drop by the server to the client
+    /// holding a session again; its max is a reconnect storm's length. Empty without drops.
+    #[serde(default)]
+    pub recovery: Percentiles,
     /// The `filtered` scenario's exactness check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterCheck>,
@@ -291,6 +297,7 @@ fn assemble(
     auth: &Histogram<u64>,
     jitter: &Histogram<u64>,
     rtt: &Histogram<u64>,
+    recovery: &Histogram<u64>,
     intervals: BTreeMap<i64, (Histogram<u64>, u64)>,
     connected: BTreeMap<i64, u64>,
     client_p99_ms: Vec<f64>,
@@ -344,6 +351,7 @@ fn assemble(
         auth: Percentiles::of(auth),
         jitter: Percentiles::of(jitter),
         rtt: Percentiles::of(rtt),
+        recovery: Percentiles::of(recovery),
         filter: None,
         ingest: None,
         fairness: Fairness::of(&client_p99_ms),
@@ -359,6 +367,7 @@ fn assemble(
             auth: histo::encode(auth),
             jitter: histo::encode(jitter),
             rtt: histo::encode(rtt),
+            recovery: histo::encode(recovery),
             intervals: encoded_intervals,
             connected,
             client_p99_ms,
@@ -380,6 +389,7 @@ pub fn build(info: RunInfo, totals: &Totals, generator: GeneratorHealth) -> Load
         &totals.auth,
         &totals.jitter,
         &totals.rtt,
+        &totals.recovery,
         intervals,
         totals.connected_timeline.clone(),
         totals.client_p99_ms.clone(),
@@ -414,6 +424,7 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         histo::new_us(),
         histo::new_us(),
     );
+    let mut recovery = histo::new_us();
     let mut intervals: BTreeMap<i64, (Histogram<u64>, u64)> = BTreeMap::new();
     let mut connected: BTreeMap<i64, u64> = BTreeMap::new();
     let mut client_p99_ms = Vec::new();
@@ -431,6 +442,9 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         }
         if !h.rtt.is_empty() {
             add(&mut rtt, &h.rtt)?;
+        }
+        if !h.recovery.is_empty() {
+            add(&mut recovery, &h.recovery)?;
         }
         for (s, (text, frames)) in &h.intervals {
             let entry = intervals.entry(*s).or_insert_with(|| (histo::new_us(), 0));
@@ -470,6 +484,7 @@ pub fn merge(reports: &[LoadReport]) -> Result<LoadReport, MergeError> {
         &auth,
         &jitter,
         &rtt,
+        &recovery,
         intervals,
         connected,
         client_p99_ms,
@@ -565,8 +580,9 @@ pub fn to_markdown(r: &LoadReport) -> String {
         ),
         ("interval jitter (abs. of Δ − period)", &r.jitter),
         ("ping → pong round trip", &r.rtt),
+        ("dropped → session again (reconnect)", &r.recovery),
     ] {
-        if p.count == 0 && name.starts_with("ping") {
+        if p.count == 0 && (name.starts_with("ping") || name.starts_with("dropped")) {
             continue;
         }
         let _ = writeln!(

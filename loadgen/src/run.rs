@@ -49,9 +49,9 @@ impl RunConfig {
     }
 }
 
-/// A deterministic spread in [0, 1) per client, so slow and churning clients are the same ones
-/// in every run (and shard) of the same configuration.
-fn unit(i: usize) -> f64 {
+/// A deterministic spread in [0, 1] per client, so slow and churning clients (and reconnect
+/// back-offs) are the same in every run (and shard) of the same configuration.
+pub(crate) fn unit(i: usize) -> f64 {
     let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -83,7 +83,10 @@ pub async fn run(config: RunConfig) -> LoadReport {
         profile: config.profile,
         ws_url: config.profile.connect_url(&config.ws_url, &config.secret),
         headers: config.profile.headers(&config.secret),
-        http_url: config.http_url.clone(),
+        http_url: config
+            .http_url
+            .clone()
+            .or_else(|| config.profile.default_http(&config.ws_url)),
         hello,
         filtered_hello: config.profile.filtered_hello(&config.secret),
         shape,
@@ -115,6 +118,7 @@ pub async fn run(config: RunConfig) -> LoadReport {
             }),
             // Every other client holds the filter, so each shard has its half.
             filtered: (config.scenario == Scenario::Filtered).then_some(i % 2 == 0),
+            index: i,
         };
         let (target, recorder) = (target.clone(), recorder.clone());
         let scenario = config.scenario;
@@ -133,19 +137,20 @@ pub async fn run(config: RunConfig) -> LoadReport {
     let makes_stream = session.is_none()
         && !config.scenario.is_requests()
         && config.scenario != Scenario::Polling
-        && config.profile.source(0, 0).is_some()
+        && (config.profile.source(0, 0).is_some() || config.profile.http_source(0, 0).is_some())
         && config.shard.is_none_or(|(i, _)| i == 0);
     // It starts once every client had time to connect and subscribe (the ramp, plus 0.5 s),
     // so the connect storm is not in the latency.
     let ramp = Duration::from_secs_f64(config.clients as f64 / config.ramp_per_s.max(0.001));
     let source = makes_stream.then(|| {
         let period = Duration::from_micros(target.shape.period_us.max(1) as u64);
-        tokio::spawn(client::source(
-            target.clone(),
-            recorder.clone(),
-            period,
-            (ramp + Duration::from_millis(500)).min(config.duration / 2),
-        ))
+        let start_after = (ramp + Duration::from_millis(500)).min(config.duration / 2);
+        let (target, recorder) = (target.clone(), recorder.clone());
+        if config.profile.http_source(0, 0).is_some() {
+            tokio::spawn(client::http_source(target, recorder, period, start_after))
+        } else {
+            tokio::spawn(client::source(target, recorder, period, start_after))
+        }
     });
 
     // Once a second: the timeline and the progress line.

@@ -89,6 +89,57 @@ pub trait LoadProfile: Sync {
     fn reply(&self, _text: &str) -> Option<Reply> {
         None
     }
+    /// What a received text frame is, when the profile's messages travel inside a transport
+    /// of their own (RetroBoard: Socket.IO packets); by default the frame is the message.
+    fn unwrap(&self, _text: &str) -> Unwrapped {
+        Unwrapped::AsIs
+    }
+    /// Message `n` of a stream loadgen makes itself over HTTP (RetroBoard: a REST command),
+    /// scheduled at `sent_at_us`: the path and JSON body to POST (`None`: not over HTTP).
+    fn http_source(&self, _n: u64, _sent_at_us: i64) -> Option<(&'static str, String)> {
+        None
+    }
+    /// The HTTP base URL when `--http` is not given (RetroBoard: REST on the same origin).
+    fn default_http(&self, _ws: &str) -> Option<String> {
+        None
+    }
+    /// How the profile's real clients come back after the server drops them (Socket.IO
+    /// clients reconnect by default); `None`: a dropped client stays away, as it is counted.
+    fn reconnect(&self) -> Option<Backoff> {
+        None
+    }
+}
+
+/// A reconnect back-off as socket.io-client computes it: `first × 2^attempt`, at most `max`,
+/// moved by up to ±`jitter` of itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+    pub jitter: f64,
+}
+
+impl Backoff {
+    /// The wait before reconnect attempt `attempt` (0-based); `spread` in [0, 1) places it in
+    /// the jitter band, so clients given different spreads do not come back in lockstep.
+    pub fn delay(&self, attempt: u32, spread: f64) -> Duration {
+        let base = self.first.mul_f64(2f64.powi(attempt.min(30) as i32));
+        let moved = base.mul_f64((1.0 + self.jitter * (2.0 * spread - 1.0)).max(0.0));
+        moved.min(self.max)
+    }
+}
+
+/// A received text frame, as [`LoadProfile::unwrap`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unwrapped {
+    /// The frame is the JSON message.
+    AsIs,
+    /// The JSON message inside the frame.
+    Message(String),
+    /// A frame to send back at once (an Engine.IO pong); nothing to measure.
+    Reply(String),
+    /// Transport housekeeping; nothing to measure.
+    Skip,
 }
 
 /// What a profile-specific scenario's clients do.
@@ -127,14 +178,22 @@ mod ecg;
 mod handler;
 mod monitor;
 mod nhem;
+mod retroboard;
 
 pub use ecg::EcgLoad;
 pub use handler::HandlerLoad;
 pub use monitor::MonitorLoad;
 pub use nhem::NhemLoad;
+pub use retroboard::RetroBoardLoad;
 
 /// Every profile loadgen drives; adding one is one line here.
-pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[&NhemLoad, &EcgLoad, &MonitorLoad, &HandlerLoad];
+pub static LOAD_PROFILES: &[&dyn LoadProfile] = &[
+    &NhemLoad,
+    &EcgLoad,
+    &MonitorLoad,
+    &HandlerLoad,
+    &RetroBoardLoad,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn LoadProfile> {
     LOAD_PROFILES

@@ -476,3 +476,77 @@ async fn a_load_runs_over_wss_and_https() {
     assert_eq!(polling.counters.http_errors, 0, "{:?}", polling.counters);
     assert!(polling.frames.received >= 10 * 30, "{:?}", polling.frames);
 }
+
+/// RetroBoard: loadgen posts tagged REST commands and every Socket.IO client gets each one's
+/// `current_app` broadcast; when the server restarts, every client reconnects with
+/// socket.io-client's back-off and holds the state again (the report's `recovery`).
+#[tokio::test]
+async fn retroboard_commands_reach_every_client_and_clients_come_back_after_a_restart() {
+    use reference_server::retroboard::{RetroBoardSettings, RunningRetroBoardServer};
+    let server = RunningRetroBoardServer::start(RetroBoardSettings::for_tests())
+        .await
+        .expect("server starts");
+    let addr = server.addr;
+    let config = RunConfig {
+        profile: &loadgen::profiles::RetroBoardLoad,
+        ws_url: server.ws_base(),
+        http_url: None,
+        secret: String::new(),
+        period: Some(Duration::from_millis(50)),
+        clients: 20,
+        ramp_per_s: 1000.0,
+        duration: Duration::from_secs(2),
+        scenario: Scenario::Broadcast,
+        shard: None,
+        slow_fraction: 0.0,
+        slow_delay: Duration::from_millis(50),
+        churn_session: (Duration::from_millis(500), Duration::from_millis(800)),
+        ping_every: None,
+        rate: 10.0,
+        progress: false,
+    };
+    let r = run(config.clone()).await;
+    assert_eq!(r.profile, "retroboard");
+    assert_eq!(r.counters.connects, 20, "{:?}", r.endings);
+    assert_eq!(r.auth.count, 20, "every client got its initial state");
+    // Commands start after the ramp + 0.5 s and go every 50 ms until the end: about 28.
+    let per_client = r.counters.received / 20;
+    assert!((15..=32).contains(&per_client), "{per_client} per client");
+    assert_eq!(
+        r.counters.received % 20,
+        0,
+        "every client got every command"
+    );
+    assert_eq!(
+        (r.frames.lost, r.frames.duplicated),
+        (0, 0),
+        "{:?}",
+        r.frames
+    );
+    assert_eq!(r.rtt.count, per_client, "each command's POST answered");
+    assert_eq!(r.recovery.count, 0);
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+
+    // The reconnect storm in small: the server goes away 1.5 s in and is back on the same
+    // port at once; every client is dropped once and holds a session again.
+    let run_task = tokio::spawn(run(RunConfig {
+        duration: Duration::from_secs(6),
+        ..config
+    }));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.stop().await;
+    let mut settings = RetroBoardSettings::for_tests();
+    settings.port = addr.port();
+    let again = RunningRetroBoardServer::start(settings)
+        .await
+        .expect("the server starts again on its port");
+    let r = run_task.await.expect("the run ends");
+    again.stop().await;
+    assert_eq!(r.counters.reconnects, 20, "{:?}", r.endings);
+    assert_eq!(r.recovery.count, 20, "{:?}", r.endings);
+    // socket.io-client's first wait is 0.5–1.5 s; one failed attempt would add 1–3 s more.
+    assert!(r.recovery.max_ms < 4500.0, "{:?}", r.recovery);
+    assert!(r.recovery.min_ms >= 400.0, "{:?}", r.recovery);
+    assert_eq!(r.auth.count, 40, "every client got its state twice");
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+}
