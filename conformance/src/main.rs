@@ -510,7 +510,11 @@ async fn main() -> ExitCode {
                 Ok(tls) => tls,
                 Err(e) => return usage_error(e),
             };
-            let scheme = tls.ws_scheme();
+            // Socket.IO clients are given the HTTP origin (they open with long-polling).
+            let scheme = match suite.profile().transport() {
+                protocol::profile::Transport::SocketIo => tls.http_scheme(),
+                _ => tls.ws_scheme(),
+            };
             let request = profiles::ProbeRequest {
                 listen,
                 duration,

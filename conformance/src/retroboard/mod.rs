@@ -7,6 +7,8 @@
 //! beside the others; every case that changes state (REST, resync) runs alone, one after
 //! another, so a broadcast is never mistaken for another case's.
 
+pub mod probe;
+
 use crate::cases::{case, fail, in_registry_order, info, non_strict, pass, CaseInfo, Ctx};
 use crate::outcome::{CaseResult, Evidence, Outcome};
 use crate::record::RecordError;
@@ -65,19 +67,14 @@ impl crate::profiles::ProfileSuite for RetroBoardSuite {
     }
 
     fn probe_cases(&self) -> &'static [CaseInfo] {
-        &[]
+        probe::CASES
     }
 
     fn probe(
         &self,
-        _request: crate::profiles::ProbeRequest,
+        request: crate::profiles::ProbeRequest,
     ) -> crate::profiles::ProbeFuture<'static> {
-        Box::pin(async {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "the retroboard client probe is not built yet; judge a server with `conformance server --profile retroboard`",
-            ))
-        })
+        Box::pin(probe::run(request))
     }
 
     fn record<'a>(

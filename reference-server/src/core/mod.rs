@@ -14,6 +14,20 @@ pub mod upgrade;
 pub mod writer;
 
 pub use transport::{Listener, ServerStream, ServerTls, TlsArgs, TlsSetupError};
+
+/// Listens on `addr` with `SO_REUSEADDR`, so a server that crashed can listen on its port again
+/// at once, while its old connections linger in TIME_WAIT (as Node and Python's HTTP servers
+/// do). It does not let two live servers share a port: that needs `SO_REUSEPORT`.
+pub async fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
 pub use writer::{
     Admit, Duplex, Feed, FilteredFeed, Link, Mailbox, Out, PeriodicFeed, Published,
     MAX_QUEUED_REPLY_BYTES,

@@ -18,7 +18,6 @@ use crate::core::{Listener, TlsSetupError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -70,7 +69,7 @@ impl EcgServer {
     pub async fn bind(settings: &EcgSettings) -> Result<Listener, EcgStartError> {
         let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        let tcp = TcpListener::bind(addr)
+        let tcp = crate::core::listen(addr)
             .await
             .map_err(|source| EcgStartError::Bind { addr, source })?;
         Ok(Listener::new(tcp, tls))

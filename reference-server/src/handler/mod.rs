@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use topics::Topics;
@@ -95,7 +94,7 @@ impl HandlerServer {
     pub async fn bind(settings: &HandlerSettings) -> Result<Listener, HandlerStartError> {
         let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        let tcp = TcpListener::bind(addr)
+        let tcp = crate::core::listen(addr)
             .await
             .map_err(|source| HandlerStartError::Bind { addr, source })?;
         Ok(Listener::new(tcp, tls))

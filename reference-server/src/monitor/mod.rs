@@ -26,7 +26,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -85,7 +84,7 @@ impl MonitorServer {
     pub async fn bind(settings: &MonitorSettings) -> Result<Listener, MonitorStartError> {
         let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        let tcp = TcpListener::bind(addr)
+        let tcp = crate::core::listen(addr)
             .await
             .map_err(|source| MonitorStartError::Bind { addr, source })?;
         Ok(Listener::new(tcp, tls))

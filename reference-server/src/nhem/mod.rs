@@ -24,7 +24,6 @@ use state::AppState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -59,7 +58,7 @@ impl Listeners {
         let tls = settings.tls.acceptor()?;
         let bind = |port: u16, what, flag| async move {
             let addr = SocketAddr::new(settings.bind, port);
-            TcpListener::bind(addr)
+            crate::core::listen(addr)
                 .await
                 .map_err(|source| StartError::Bind {
                     what,

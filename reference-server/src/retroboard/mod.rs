@@ -10,8 +10,10 @@
 pub mod board;
 mod rest;
 pub mod settings;
+mod tap;
 
 pub use settings::RetroBoardSettings;
+pub use tap::SessionTap;
 
 use crate::core::{Listener, TlsSetupError};
 use board::{Board, BoardError, Event};
@@ -20,11 +22,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use protocol::retroboard::{CarouselConfig, CarouselRequest, ConfigRequest, Configured, Settings};
 use protocol::retroboard::{Switched, REQUEST_STATE};
 use socketioxide::extract::SocketRef;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::SocketIo;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, MutexGuard, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -58,10 +60,27 @@ pub struct RetroBoardServer {
     io: OnceLock<SocketIo>,
     /// Wakes the carousel task when the carousel changes.
     carousel_changed: Notify,
+    /// Told of every request and session (the conformance client probe); usually none.
+    tap: Option<Arc<dyn SessionTap>>,
 }
 
 impl RetroBoardServer {
     pub fn prepare(settings: RetroBoardSettings) -> Result<Arc<Self>, RetroBoardStartError> {
+        Self::prepare_with(settings, None)
+    }
+
+    /// A server that tells `tap` of every request and session.
+    pub fn prepare_tapped(
+        settings: RetroBoardSettings,
+        tap: Arc<dyn SessionTap>,
+    ) -> Result<Arc<Self>, RetroBoardStartError> {
+        Self::prepare_with(settings, Some(tap))
+    }
+
+    fn prepare_with(
+        settings: RetroBoardSettings,
+        tap: Option<Arc<dyn SessionTap>>,
+    ) -> Result<Arc<Self>, RetroBoardStartError> {
         let apps = &settings.apps;
         if apps.is_empty() {
             return Err(RetroBoardStartError::Apps("the app set is empty".into()));
@@ -86,13 +105,14 @@ impl RetroBoardServer {
             board: Mutex::new(board),
             io: OnceLock::new(),
             carousel_changed: Notify::new(),
+            tap,
         }))
     }
 
     pub async fn bind(settings: &RetroBoardSettings) -> Result<Listener, RetroBoardStartError> {
         let tls = settings.tls.acceptor()?;
         let addr = SocketAddr::new(settings.bind, settings.port);
-        let tcp = TcpListener::bind(addr)
+        let tcp = crate::core::listen(addr)
             .await
             .map_err(|source| RetroBoardStartError::Bind { addr, source })?;
         Ok(Listener::new(tcp, tls))
@@ -144,6 +164,15 @@ impl RetroBoardServer {
         let events = board.set_brightness(brightness);
         self.broadcast(events).await;
         Settings { brightness }
+    }
+
+    /// Disconnects every client from `/` (each gets `41`, "io server disconnect").
+    pub async fn disconnect_all(&self) {
+        if let Some(io) = self.io.get() {
+            if let Err(e) = io.disconnect().await {
+                tracing::warn!(error = %e, "disconnecting every client failed");
+            }
+        }
     }
 
     /// Sends the four state events to `socket` only (on connect and on `request_state`).
@@ -222,7 +251,7 @@ pub async fn serve(
 
 /// The HTTP service of one server: CORS, then Socket.IO, then the REST routes.
 type Service = hyper_util::service::TowerToHyperService<
-    tower_http::cors::Cors<socketioxide::service::SocketIoService<rest::Rest>>,
+    tap::Tapped<tower_http::cors::Cors<socketioxide::service::SocketIoService<rest::Rest>>>,
 >;
 
 /// Builds the Socket.IO service around the REST routes and registers the `/` namespace.
@@ -248,10 +277,23 @@ fn build(server: &Arc<RetroBoardServer>) -> Result<Service, RetroBoardStartError
                     let server = server.clone();
                     move |socket: SocketRef| {
                         let server = server.clone();
-                        async move { server.send_state(&socket).await }
+                        async move {
+                            if let Some(tap) = &server.tap {
+                                tap.request_state(socket.id.as_str());
+                            }
+                            server.send_state(&socket).await
+                        }
                     }
                 };
                 socket.on(REQUEST_STATE, on_request);
+                if let Some(tap) = server.tap.clone() {
+                    tap.connected(socket.id.as_str());
+                    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
+                        let heartbeat = matches!(reason, DisconnectReason::HeartbeatTimeout);
+                        tap.disconnected(socket.id.as_str(), &reason.to_string(), heartbeat);
+                        std::future::ready(())
+                    });
+                }
                 server.send_state(&socket).await;
             }
         }
@@ -259,9 +301,10 @@ fn build(server: &Arc<RetroBoardServer>) -> Result<Service, RetroBoardStartError
     io.ns(protocol::retroboard::NAMESPACE, on_connect);
     let _ = server.io.set(io);
     let cors = server.cors()?;
-    Ok(hyper_util::service::TowerToHyperService::new(
-        tower_layer::Layer::layer(&cors, svc),
-    ))
+    Ok(hyper_util::service::TowerToHyperService::new(tap::Tapped {
+        inner: tower_layer::Layer::layer(&cors, svc),
+        tap: server.tap.clone(),
+    }))
 }
 
 /// Serves `listener` until `shutdown`, then disconnects every client.
