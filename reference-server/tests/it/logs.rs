@@ -1,25 +1,23 @@
 //! The binary's log lines: no ANSI colour codes when the output is not a terminal (a file, a
 //! pipe, a container's log), and one JSON object per line with `--log-format json`.
 
-use crate::secrets::{free_port, logged_during, wait_ready};
+use crate::secrets::logged_during;
 
 /// Starts the NHEM binary with `extra` flags, lets one WebSocket client connect and leave.
 async fn nhem_logs(extra: &[&str]) -> String {
-    let (http, ws) = (free_port(), free_port());
     let dir = tempfile::tempdir().expect("temp dir");
-    let (http_s, ws_s) = (http.to_string(), ws.to_string());
     let data = dir.path().to_string_lossy().into_owned();
     let mut args = vec![
         "--http-port",
-        &http_s,
+        "0",
         "--socket-port",
-        &ws_s,
+        "0",
         "--data-dir",
         &data,
     ];
     args.extend_from_slice(extra);
-    logged_during(&args, async move {
-        wait_ready(ws).await;
+    logged_during(&args, |ports| async move {
+        let ws = ports[1];
         let _ = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{ws}/")).await;
     })
     .await

@@ -124,7 +124,8 @@ fn spawn_server(dir: &std::path::Path, http: u16, extra: &[&str]) -> std::proces
 }
 
 async fn wait_ready(addr: std::net::SocketAddr) {
-    for _ in 0..100 {
+    // Up to 30 s: a cold binary on a loaded 2-core CI machine can take seconds to bind.
+    for _ in 0..600 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return;
         }
