@@ -66,7 +66,7 @@ impl From<DeclaredArgs> for cases::Declared {
 /// Which protocol a mode speaks.
 #[derive(clap::Args)]
 struct ProfileArg {
-    /// The protocol: nhem (default), ecg, monitor or handler.
+    /// The protocol: nhem (default), ecg, monitor, handler or retroboard.
     #[arg(long, default_value = "nhem")]
     profile: String,
 }
@@ -113,7 +113,8 @@ enum Mode {
     },
     /// Run the server suite of a profile against a live server.
     Server {
-        /// The protocol to judge: nhem (default), ecg, monitor or handler (see --list-cases).
+        /// The protocol to judge: nhem (default), ecg, monitor, handler or retroboard (see
+        /// --list-cases).
         #[arg(long, default_value = "nhem")]
         profile: String,
         /// Print the profile's case ids and titles, then exit.
@@ -160,10 +161,12 @@ enum Mode {
         #[command(flatten)]
         profile: ProfileArg,
         /// Address to listen on, e.g. 127.0.0.1:30415 (point the client at ws://ADDR/; ECG
-        /// clients at ws://ADDR/ws/ecg/stream?token=…; monitor clients at ws://ADDR/ws).
+        /// clients at ws://ADDR/ws/ecg/stream?token=…; monitor clients at ws://ADDR/ws;
+        /// RetroBoard's Socket.IO clients at http://ADDR).
         #[arg(long)]
         listen: std::net::SocketAddr,
-        /// How long to run; the probe stops by itself (at least 8 s for the full script).
+        /// How long to run; the probe stops by itself (at least 8 s for the full script;
+        /// RetroBoard's drop, back-off and `41` script needs about 20 s).
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
         #[command(flatten)]

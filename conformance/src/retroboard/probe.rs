@@ -68,7 +68,9 @@ const LONGEST_WAIT: Duration = Duration::from_millis(7500);
 /// What the probe saw, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
-    /// A TCP connection reached the relay; `refused`: the probe closed it at once.
+    /// A TCP connection that may carry Engine.IO reached the relay (its first request is for
+    /// `/socket.io/`, or not plain HTTP, e.g. TLS); `refused`: the probe closed it at once.
+    /// REST connections pass through unnoted: they are not reconnect attempts.
     Accepted {
         refused: bool,
     },
@@ -232,20 +234,59 @@ async fn relay_loop(
             },
             () = stop.cancelled() => return,
         };
+        let task = tokio::spawn(admit(client, inner, relay.clone(), log.clone()));
+        let mut live = relay.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|h| !h.is_finished());
+        live.push(task.abort_handle());
+    }
+}
+
+/// Refuses the connection while refusals are due and it may carry Engine.IO, otherwise
+/// relays it to the server.
+async fn admit(client: TcpStream, inner: SocketAddr, relay: Arc<Relay>, log: Log) {
+    if may_carry_engine_io(&client).await {
         let refused = relay
             .refuse
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
             .is_ok();
         note(&log, Seen::Accepted { refused });
         if refused {
-            drop(client);
-            continue;
+            return;
         }
-        let task = tokio::spawn(pipe(client, inner));
-        let mut live = relay.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|h| !h.is_finished());
-        live.push(task.abort_handle());
     }
+    pipe(client, inner).await;
+}
+
+/// Whether the connection's first request is for `/socket.io/` (or is not plain HTTP, e.g. a
+/// TLS handshake, or never came), judged on its first bytes, left unread for the server. A
+/// client that polls REST opens connections that are not reconnect attempts.
+async fn may_carry_engine_io(client: &TcpStream) -> bool {
+    let mut head = [0u8; 512];
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let n = match client.peek(&mut head).await {
+            Ok(0) | Err(_) => return true,
+            Ok(n) => n,
+        };
+        let seen = &head[..n];
+        if let Some(end) = seen.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&seen[..end]);
+            let mut words = line.split(' ');
+            let (Some(_method), Some(path), Some(version)) =
+                (words.next(), words.next(), words.next())
+            else {
+                return true;
+            };
+            return !version.starts_with("HTTP/") || path.starts_with("/socket.io");
+        }
+        if n == head.len() || !seen.iter().all(|b| b.is_ascii() && *b != 0) {
+            return true;
+        }
+        // The request line is not whole yet: peek again shortly (a peek returns at once
+        // while any byte is buffered, so it cannot wait for more by itself).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }
 
 async fn pipe(mut client: TcpStream, inner: SocketAddr) {
@@ -794,5 +835,42 @@ mod tests {
             not_passed(&[(0, accepted(false))]),
             ["retroboard.client.connects:fail"]
         );
+    }
+
+    /// What a connection's first bytes say about it, over a real loopback socket.
+    #[tokio::test]
+    async fn only_engine_io_connections_count_as_attempts() {
+        use tokio::io::AsyncWriteExt;
+        let cases: [(&[u8], bool); 5] = [
+            (
+                b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
+                true,
+            ),
+            (b"GET /api/current HTTP/1.1\r\nHost: x\r\n\r\n", false),
+            (b"POST /api/config HTTP/1.1\r\n", false),
+            (b"\x16\x03\x01\x02\x00\x01\x00", true),
+            (b"", true),
+        ];
+        let mut held = Vec::new();
+        for (first_bytes, engine_io) in cases {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+                .await
+                .expect("connect");
+            let (accepted, _) = listener.accept().await.expect("accept");
+            if first_bytes.is_empty() {
+                drop(client);
+            } else {
+                client.write_all(first_bytes).await.expect("write");
+                // Kept open: the probe must judge without the peer closing.
+                held.push(client);
+            }
+            assert_eq!(
+                may_carry_engine_io(&accepted).await,
+                engine_io,
+                "{:?}",
+                String::from_utf8_lossy(first_bytes)
+            );
+        }
     }
 }
