@@ -750,6 +750,7 @@ pub async fn http_source(
     let start = Instant::now();
     let wall_start = now_us();
     let mut inflight = tokio::task::JoinSet::new();
+    let mut sent = 0u64;
     for n in 0u64.. {
         let due = start + period.mul_f64(n as f64);
         if due >= target.end {
@@ -760,7 +761,9 @@ pub async fn http_source(
         let Some((path, body)) = target.profile.http_source(n, scheduled_us) else {
             break;
         };
+        sent += 1;
         let (http, rtt, failures) = (http.clone(), rtt.clone(), failures.clone());
+        let (recorder, end) = (recorder.clone(), target.end);
         inflight.spawn(async move {
             let sent = Instant::now();
             match http
@@ -768,6 +771,9 @@ pub async fn http_source(
                 .await
             {
                 Ok(reply) if reply.status == 200 => {
+                    if Instant::now() + crate::recorder::TAIL_GRACE <= end {
+                        recorder.confirmed_source.fetch_max(n + 1, Relaxed);
+                    }
                     let mut rtt = rtt.lock().unwrap_or_else(|e| e.into_inner());
                     crate::histo::record(&mut rtt, sent.elapsed().as_micros() as u64);
                 }
@@ -789,6 +795,12 @@ pub async fn http_source(
     }
     let mut local = local(&recorder);
     let rtt = rtt.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let unanswered = sent.saturating_sub(failed + rtt.len());
+    if unanswered > 0 {
+        recorder.ending(format!(
+            "commands: {unanswered} unanswered 5 s after the end"
+        ));
+    }
     local.counters.pongs += rtt.len();
     let _ = local.rtt.add(&rtt);
     local.finish();

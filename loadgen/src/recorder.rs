@@ -112,7 +112,16 @@ pub struct Recorder {
     pub frames: AtomicU64,
     /// Highest frame_count any client has seen.
     pub highest_frame: AtomicU64,
+    /// Loadgen's own REST commands (RetroBoard): one more than the highest sequence number the
+    /// server confirmed (200) at least [`TAIL_GRACE`] before the end; 0: none. Every client
+    /// connected at the end should have seen that one: what it lacks is lost, even though no
+    /// later event showed the gap.
+    pub confirmed_source: AtomicU64,
 }
+
+/// How long before the end of the run a confirmed command's event must have reached a client
+/// to count as delivered; a confirmed command whose event did not arrive by the end is lost.
+pub const TAIL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for Recorder {
     fn default() -> Self {
@@ -134,6 +143,7 @@ impl Default for Recorder {
             connected: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             highest_frame: AtomicU64::new(0),
+            confirmed_source: AtomicU64::new(0),
         }
     }
 }

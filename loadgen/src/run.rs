@@ -202,14 +202,11 @@ pub async fn run(config: RunConfig) -> LoadReport {
     }
     let wall_s = started.elapsed().as_secs_f64();
     let cpu = monitor::cpu_seconds().unwrap_or(0.0) - cpu_before;
-    // Clients whose connection ended early missed every frame up to the end of the run.
-    let highest = recorder.highest_frame.load(Relaxed);
-    let tail_lost: u64 = ends
-        .iter()
-        .filter(|e| e.ended_early)
-        .filter_map(|e| e.highest_frame)
-        .map(|h| highest.saturating_sub(h))
-        .sum();
+    let tail_lost = tail_lost(
+        &ends,
+        recorder.highest_frame.load(Relaxed),
+        recorder.confirmed_source.load(Relaxed).checked_sub(1),
+    );
     let filter = (config.scenario == Scenario::Filtered).then(|| {
         let logs: Vec<FilterLog> = ends.iter().filter_map(|e| e.filter.clone()).collect();
         FilterCheck::of(
@@ -262,6 +259,25 @@ pub async fn run(config: RunConfig) -> LoadReport {
     report
 }
 
+/// Frames each client missed at the tail of the run, where no later frame showed the gap:
+/// a client whose connection ended early missed everything up to the highest frame any
+/// client saw; every client missed what it lacks of the commands loadgen itself had
+/// confirmed in time (`confirmed`: the highest such sequence number).
+fn tail_lost(ends: &[ClientEnd], highest_seen: u64, confirmed: Option<u64>) -> u64 {
+    ends.iter()
+        .filter_map(|e| {
+            let own = e.highest_frame?;
+            let due = match (e.ended_early, confirmed) {
+                (true, Some(c)) => highest_seen.max(c),
+                (true, None) => highest_seen,
+                (false, Some(c)) => c,
+                (false, None) => own,
+            };
+            Some(due.saturating_sub(own))
+        })
+        .sum()
+}
+
 pub fn scenario_name(s: Scenario) -> &'static str {
     match s {
         Scenario::Broadcast => "broadcast",
@@ -272,5 +288,30 @@ pub fn scenario_name(s: Scenario) -> &'static str {
         Scenario::Streams => "streams",
         Scenario::Rpc => "rpc",
         Scenario::Ingest => "ingest",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end(highest: Option<u64>, ended_early: bool) -> ClientEnd {
+        ClientEnd {
+            highest_frame: highest,
+            ended_early,
+            ..ClientEnd::default()
+        }
+    }
+
+    #[test]
+    fn the_tail_counts_what_early_enders_and_laggards_never_saw() {
+        let ends = [end(Some(100), false), end(Some(90), true), end(None, true)];
+        // A server's own stream: only the client that ended early lost its tail.
+        assert_eq!(tail_lost(&ends, 100, None), 10);
+        // Loadgen confirmed command 120 in time, yet no client saw past 100: a server that
+        // queues events is losing them, though no later event shows a gap.
+        assert_eq!(tail_lost(&ends, 100, Some(120)), 20 + 30);
+        // Confirmed commands every client saw: nothing lost.
+        assert_eq!(tail_lost(&ends[..1], 100, Some(95)), 0);
     }
 }
