@@ -7,6 +7,9 @@
 # `ours-tls` is our server with --tls-cert/--tls-key (a throwaway openssl certificate) measured
 # over wss://: set BENCH_RUNS="ours:1000 ours-tls:1000" for TLS's cost per frame. (CA:FALSE:
 # webpki refuses a CA certificate used as the server's own.)
+# BENCH_PIN=1 pins the server to CPU 0 and loadgen to CPU 1 (taskset); BENCH_JSONL=FILE appends
+# one JSON object per run (every figure of the row, plus pinning and the server's RSS at the
+# end) for bench/broadcast-matrix.sh to summarise.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -23,15 +26,20 @@ tls_ready() {
         -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE >/dev/null 2>&1
 }
 
+# With BENCH_PIN=1 the server runs on CPU 0 and loadgen on CPU 1.
+server_cpu=()
+loadgen_cpu=()
+if [ "${BENCH_PIN:-0}" = 1 ]; then server_cpu=(taskset -c 0); loadgen_cpu=(taskset -c 1); fi
+
 start_server() { # NAME PORT -> pid on stdout
     local name=$1 port=$2 data
     case $name in
-        ours) data=$(mktemp -d); target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn >/dev/null 2>&1 & ;;
-        ours-tls) data=$(mktemp -d); target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
+        ours) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn >/dev/null 2>&1 & ;;
+        ours-tls) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
             --tls-cert "$tls_dir/cert.pem" --tls-key "$tls_dir/key.pem" >/dev/null 2>&1 & ;;
-        raw) target/release/raw-broadcast "$port" 60 >/dev/null 2>&1 & ;;
-        node) node bench/peer-node.mjs --port "$port" >/dev/null 2>&1 & ;;
-        python) .tools/venv/bin/python bench/peer-python.py --port "$port" >/dev/null 2>&1 & ;;
+        raw) "${server_cpu[@]}" target/release/raw-broadcast "$port" 60 >/dev/null 2>&1 & ;;
+        node) "${server_cpu[@]}" node bench/peer-node.mjs --port "$port" >/dev/null 2>&1 & ;;
+        python) "${server_cpu[@]}" .tools/venv/bin/python bench/peer-python.py --port "$port" >/dev/null 2>&1 & ;;
     esac
     echo $!
 }
@@ -46,16 +54,28 @@ run() { # NAME CLIENTS
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
     dir="reports/bench/$name-$clients"
     before=$(cpu_ticks "$pid")
-    target/release/loadgen run "${tls[@]}" --ws "$url://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
+    "${loadgen_cpu[@]}" target/release/loadgen run "${tls[@]}" --ws "$url://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
     after=$(cpu_ticks "$pid")
+    rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    python3 - "$dir/report.json" "$name" "$clients" "$((after - before))" <<'PY'
+    python3 - "$dir/report.json" "$name" "$clients" "$((after - before))" "${rss_kib:-0}" "${BENCH_PIN:-0}" "${BENCH_JSONL:-}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); name, clients, ticks = sys.argv[2], sys.argv[3], int(sys.argv[4])
+rss_kib, pinned, jsonl = int(sys.argv[5]), sys.argv[6] == "1", sys.argv[7]
 l, f, g = r["latency"], r["frames"], r["generators"][0]
 per_frame = ticks * 10_000 / max(f["received"], 1)   # 100 ticks/s -> µs
 print(f"| {name} | {clients} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['p999_ms']:.2f} | {f['loss_percent']:.3f} | {per_frame:.2f} | {g['cpu_us_per_message']:.2f} | {'yes' if r['trustworthy'] else 'NO'} |")
+if jsonl:
+    with open(jsonl, "a") as out:
+        out.write(json.dumps({
+            "server": name, "clients": int(clients), "pinned": pinned,
+            "p50_ms": l["p50_ms"], "p99_ms": l["p99_ms"], "p999_ms": l["p999_ms"],
+            "loss_percent": f["loss_percent"], "fps_per_client": f["delivered_fps_per_client"],
+            "server_us_per_frame": per_frame, "server_rss_kib": rss_kib,
+            "generator_us_per_msg": g["cpu_us_per_message"], "generator_lag_p99_ms": g["loop_lag_p99_ms"],
+            "generator_kib_per_client": g["rss_kib_per_client"], "trustworthy": r["trustworthy"],
+        }) + "\n")
 PY
 }
 

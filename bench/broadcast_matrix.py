@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Summarise bench/broadcast-matrix.sh's rows: medians and ranges per server, client count and
+pinning, each server's ratio to the raw floor, and issue 13's targets as met or not; splice the
+result into a Markdown file between the broadcast-matrix markers (appended as a new section if
+they are missing) and print it.
+
+    broadcast_matrix.py ROWS.jsonl DOC.md "COMMAND"
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+BEGIN = "<!-- broadcast-matrix:begin -->"
+END = "<!-- broadcast-matrix:end -->"
+
+
+def machine() -> str:
+    model = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), "")
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({model or 'unknown CPU'}), {mem_gib:.0f} GiB, "
+            f"Linux {platform.release()}, {time.strftime('%Y-%m-%d', time.gmtime())}")
+
+
+def spread(values: list[float], digits: int) -> str:
+    """The median, and the range when the rounds differ."""
+    med = statistics.median(values)
+    lo, hi = min(values), max(values)
+    if len(values) == 1 or f"{lo:.{digits}f}" == f"{hi:.{digits}f}":
+        return f"{med:.{digits}f}"
+    return f"{med:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def summarise(rows: list[dict], command: str) -> str:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["pinned"], row["clients"], row["server"])].append(row)
+    median = lambda key, pin, clients, server: (  # noqa: E731
+        statistics.median(r[key] for r in groups[(pin, clients, server)])
+        if groups.get((pin, clients, server)) else None)
+    order = {"raw": 0, "ours": 1, "node": 2, "python": 3}
+    rounds = max(len(g) for g in groups.values())
+    lines = [
+        f"Machine: {machine()}. Loopback, release builds, {rounds} round{'s' if rounds > 1 else ''} "
+        f"of each row; one command: `{command}`.",
+        "",
+        "Each cell: the median over the rounds, the range in brackets. Server CPU per delivered "
+        "frame from /proc/PID/stat; KiB per connection is the server's RSS at the end over the "
+        "client count; × raw compares medians with the raw floor's in the same mode.",
+    ]
+    targets = []
+    for pin in (False, True):
+        keys = sorted({(c, s) for (p, c, s) in groups if p == pin}, key=lambda k: (k[0], order.get(k[1], 9), k[1]))
+        if not keys:
+            continue
+        lines += [
+            "",
+            f"**{'Pinned: server on CPU 0, loadgen on CPU 1' if pin else 'Unpinned'}**",
+            "",
+            "| server | clients | p50 ms | p99 ms | loss % | frames/s per client | server CPU µs/frame | × raw CPU | × raw p99 | server KiB per connection | generator µs/msg | generator timer lag p99 ms | generator trustworthy |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for clients, server in keys:
+            g = groups[(pin, clients, server)]
+            col = lambda key, digits=2: spread([r[key] for r in g], digits)  # noqa: E731
+            raw_cpu = median("server_us_per_frame", pin, clients, "raw")
+            raw_p99 = median("p99_ms", pin, clients, "raw")
+            cpu = median("server_us_per_frame", pin, clients, server)
+            p99 = median("p99_ms", pin, clients, server)
+            x_cpu = f"{cpu / raw_cpu:.2f}" if raw_cpu and server != "raw" else "–"
+            x_p99 = f"{p99 / raw_p99:.2f}" if raw_p99 and server != "raw" else "–"
+            kib = spread([r["server_rss_kib"] / r["clients"] for r in g], 1)
+            trusted = sum(1 for r in g if r["trustworthy"])
+            lines.append(
+                f"| {server} | {clients} | {col('p50_ms')} | {col('p99_ms')} | {col('loss_percent', 3)} | "
+                f"{col('fps_per_client', 1)} | {col('server_us_per_frame')} | {x_cpu} | {x_p99} | {kib} | "
+                f"{col('generator_us_per_msg')} | {col('generator_lag_p99_ms')} | {trusted} of {len(g)} |")
+        # Issue 13's targets, on the medians.
+        mode = "pinned" if pin else "unpinned"
+        ours_1k = groups.get((pin, 1000, "ours"))
+        if ours_1k and groups.get((pin, 1000, "raw")):
+            cpu_x = median("server_us_per_frame", pin, 1000, "ours") / median("server_us_per_frame", pin, 1000, "raw")
+            p99_x = median("p99_ms", pin, 1000, "ours") / median("p99_ms", pin, 1000, "raw")
+            lost = median("loss_percent", pin, 1000, "ours")
+            ok = cpu_x <= 1.1 and p99_x <= 1.2 and lost == 0
+            targets.append(f"- {mode}, 1,000 clients: ours {cpu_x:.2f}× the floor's CPU per frame (target ≤ 1.10), "
+                           f"{p99_x:.2f}× its p99 (≤ 1.20), loss {lost:.3f}% (0): **{'met' if ok else 'not met'}**")
+        ours_2k = groups.get((pin, 2000, "ours"))
+        if ours_2k:
+            p99 = median("p99_ms", pin, 2000, "ours")
+            lost = median("loss_percent", pin, 2000, "ours")
+            trusted = sum(1 for r in ours_2k if r["trustworthy"])
+            ok = p99 <= 16.7 and lost == 0 and trusted * 2 > len(ours_2k)
+            targets.append(f"- {mode}, 2,000 clients: ours p99 {p99:.2f} ms (target ≤ 16.7), loss {lost:.3f}% (0), "
+                           f"generator trustworthy in {trusted} of {len(ours_2k)} rounds: **{'met' if ok else 'not met'}**")
+    if targets:
+        lines += ["", "Issue 13's targets, on the medians:", ""] + targets
+    return "\n".join(lines) + "\n"
+
+
+def splice(doc: str, body: str) -> str:
+    block = f"{BEGIN}\n{body}{END}"
+    if BEGIN in doc and END in doc:
+        head, rest = doc.split(BEGIN, 1)
+        return head + block + rest.split(END, 1)[1]
+    return doc.rstrip("\n") + "\n\n## Broadcast matrix: every server, 500–2,500 clients, pinned and unpinned (issue 13)\n\n" + block + "\n"
+
+
+def main() -> int:
+    if len(sys.argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    rows_path, doc_path, command = sys.argv[1:]
+    with open(rows_path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    if not rows:
+        print(f"error: {rows_path} has no rows (did every run fail? see reports/bench/)", file=sys.stderr)
+        return 1
+    body = summarise(rows, command)
+    with open(doc_path) as f:
+        doc = f.read()
+    with open(doc_path, "w") as f:
+        f.write(splice(doc, body))
+    print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
