@@ -44,6 +44,17 @@ start_server() { # NAME PORT -> pid on stdout
     echo $!
 }
 
+# stop_server PID: SIGTERM, then SIGKILL if it is still there 5 s later. The server is not this
+# shell's child (start_server runs in a command substitution), so `wait` cannot tell: a peer
+# that lingered after SIGTERM (Python websockets closing 1,000 backlogged connections) kept
+# broadcasting and spoiled every later row of a batch.
+stop_server() {
+    kill "$1" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+}
+
 echo "| server | clients | p50 ms | p99 ms | p99.9 ms | loss % | server CPU µs/frame | generator µs/msg | generator trustworthy |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 run() { # NAME CLIENTS
@@ -57,8 +68,7 @@ run() { # NAME CLIENTS
     "${loadgen_cpu[@]}" target/release/loadgen run "${tls[@]}" --ws "$url://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
     after=$(cpu_ticks "$pid")
     rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop_server "$pid"
     python3 - "$dir/report.json" "$name" "$clients" "$((after - before))" "${rss_kib:-0}" "${BENCH_PIN:-0}" "${BENCH_JSONL:-}" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); name, clients, ticks = sys.argv[2], sys.argv[3], int(sys.argv[4])
