@@ -443,6 +443,9 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 Some("status") if h.target_fps.is_some() => {
                     if let Some(fps) = h.target_fps.filter(|f| *f >= 1.0) {
                         period_us = (1_000_000.0 / fps) as i64;
+                        recorder
+                            .announced_period_us
+                            .store(period_us as u64, Relaxed);
                     }
                 }
                 ty if ty.is_some() && ty == profile.pong_type() && !outstanding.is_empty() => {

@@ -117,6 +117,8 @@ pub struct Recorder {
     /// connected at the end should have seen that one: what it lacks is lost, even though no
     /// later event showed the gap.
     pub confirmed_source: AtomicU64,
+    /// The stream period a server announced (NHEM's `status.target_fps`), in µs; 0: none.
+    pub announced_period_us: AtomicU64,
 }
 
 /// How long before the end of the run a confirmed command's event must have reached a client
@@ -144,6 +146,7 @@ impl Default for Recorder {
             frames: AtomicU64::new(0),
             highest_frame: AtomicU64::new(0),
             confirmed_source: AtomicU64::new(0),
+            announced_period_us: AtomicU64::new(0),
         }
     }
 }

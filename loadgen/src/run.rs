@@ -244,7 +244,15 @@ pub async fn run(config: RunConfig) -> LoadReport {
             if config.scenario.is_requests() {
                 config.rate
             } else {
-                1e6 / target.shape.period_us.max(1) as f64
+                // What the server announced (NHEM started with --fps 6 says so in `status`),
+                // else the profile's period or --interval.
+                let announced = recorder.announced_period_us.load(Relaxed);
+                let period_us = if announced > 0 {
+                    announced
+                } else {
+                    target.shape.period_us.max(1) as u64
+                };
+                1e6 / period_us as f64
             }
         },
         tail_lost,

@@ -76,6 +76,24 @@ async fn a_broadcast_run_measures_every_frame() {
     assert_eq!(to_html(&r).matches("<svg").count(), 4, "four charts");
 }
 
+/// A server started at another frame rate announces it in `status`; the report expects that
+/// rate, not the profile's 60.
+#[tokio::test]
+async fn the_expected_rate_is_the_one_the_server_announced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::for_tests(dir.path().to_owned());
+    settings.fps = 20;
+    let server = RunningServer::start(settings).await.expect("server starts");
+    let r = run(config(&server, 5, Scenario::Broadcast)).await;
+    server.stop().await;
+    assert!(
+        (r.frames.expected_fps - 20.0).abs() < 1e-9,
+        "{:?}",
+        r.frames
+    );
+    assert_eq!(r.frames.lost, 0, "{:?}", r.frames);
+}
+
 #[tokio::test]
 async fn shards_merge_into_one_report() {
     let (server, _dir) = server().await;
