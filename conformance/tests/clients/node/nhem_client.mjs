@@ -8,10 +8,8 @@
 //
 //     npm install --prefix .tools/node --no-audit --no-fund ws@8.23.0
 //
-// NODE_PATH does not apply to ESM `import`, so this file loads `ws` with `createRequire`,
-// trying in order: $NHEM_NODE_PREFIX (an npm --prefix directory), then <repo>/.tools/node
-// (found from this file's own path, so the working directory does not matter), then the normal
-// resolution from this file's directory, which also honours NODE_PATH. Node 20 or later.
+// The library is found by client_common.mjs (requireFor): $NHEM_NODE_PREFIX (an npm --prefix
+// directory), then <repo>/.tools/node, then ordinary resolution (NODE_PATH). Node 20 or later.
 //
 // Modes (see ../README.md): good, no-auth, hammer, no-read, crash-on-unknown. Every event is one
 // JSON line on stdout; `message` events are a once-a-second count summary. The process exits 0
@@ -26,9 +24,7 @@
 // net.ipv4.tcp_rmem[2]). The TCP window of this client therefore closes only after megabytes;
 // a server notices it much sooner by a WebSocket Ping that never gets its Pong.
 
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { START, errorText, log, now, requireFor, short, versionOf } from "./client_common.mjs";
 
 const MODES = ["good", "no-auth", "hammer", "no-read", "crash-on-unknown"];
 const KNOWN_TYPES = new Set(["auth_response", "data", "status", "pong", "error"]);
@@ -42,52 +38,9 @@ const CONN_LOGS_PER_SECOND = 5;
 const NOTABLE_PER_SUMMARY = 5;
 const CLOSE_GRACE_MS = 1500;
 
-const START = performance.now();
-const now = () => performance.now();
-
-process.stdout.on("error", () => {}); // a closed pipe must not kill the client
-
-function log(event, fields = {}) {
-  const record = { event, t: Math.round(now() - START) / 1000, ...fields };
-  try {
-    process.stdout.write(JSON.stringify(record) + "\n");
-  } catch {
-    // stdout gone: keep running silently
-  }
-}
-
-function short(value, limit = 200) {
-  const text = typeof value === "string" ? value : String(value);
-  return text.length <= limit ? text : text.slice(0, limit) + "...";
-}
-
-function errorText(e) {
-  if (e === null || e === undefined) return "unknown error";
-  const name = e.code || e.name || "Error";
-  return `${name}: ${short(e.message ?? String(e))}`;
-}
-
-// Never die on a stray exception or rejection: log it and keep going.
-process.on("uncaughtException", (e) => log("internal_error", { error: errorText(e) }));
-process.on("unhandledRejection", (e) => log("internal_error", { error: errorText(e) }));
-
 function loadWs() {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const repo = path.resolve(here, "..", "..", "..", "..");
-  const bases = [];
-  if (process.env.NHEM_NODE_PREFIX) bases.push(path.join(process.env.NHEM_NODE_PREFIX, "x.js"));
-  bases.push(path.join(repo, ".tools", "node", "x.js"));
-  bases.push(fileURLToPath(import.meta.url));
-  for (const base of bases) {
-    try {
-      const WebSocket = createRequire(base)("ws");
-      const version = createRequire(base)("ws/package.json").version;
-      return { WebSocket, version };
-    } catch (e) {
-      if (e.code !== "MODULE_NOT_FOUND" && e.code !== "ERR_PACKAGE_PATH_NOT_EXPORTED") throw e;
-    }
-  }
-  return null;
+  const req = requireFor("ws", "NHEM_NODE_PREFIX");
+  return req === null ? null : { WebSocket: req("ws"), version: versionOf(req, "ws") };
 }
 
 function usage(message) {

@@ -10,10 +10,8 @@
 //
 //     npm install --prefix .tools/node --no-audit --no-fund --ignore-scripts socket.io-client@4.8.4
 //
-// NODE_PATH does not apply to ESM `import`, so this file loads it with `createRequire`, trying
-// in order: $RETROBOARD_NODE_PREFIX (an npm --prefix directory), then <repo>/.tools/node (found
-// from this file's own path, so the working directory does not matter), then the normal
-// resolution from this file's directory, which also honours NODE_PATH. Node 20 or later.
+// The library is found by client_common.mjs (requireFor): $RETROBOARD_NODE_PREFIX (an npm --prefix
+// directory), then <repo>/.tools/node, then ordinary resolution (NODE_PATH). Node 20 or later.
 //
 // Modes (each other mode is `good` with exactly one deviation):
 //   good                 the seed's client: default transports (polling, then the upgrade to
@@ -52,8 +50,7 @@
 // library).
 
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { errorText, log, now, requireFor, short, versionOf } from "./client_common.mjs";
 
 const MODES = [
   "good",
@@ -71,74 +68,18 @@ const POLL_EVERY_MS = 500;
 const HTTP_TIMEOUT_MS = 2000;
 const CLOSE_GRACE_MS = 500;
 
-const START = performance.now();
-const now = () => performance.now();
-
-process.stdout.on("error", () => {}); // a closed pipe must not kill the client
-
-function log(event, fields = {}) {
-  const record = { event, t: Math.round(now() - START) / 1000, ...fields };
-  try {
-    process.stdout.write(JSON.stringify(record) + "\n");
-  } catch {
-    // stdout gone: keep running silently
-  }
-}
-
-function short(value, limit = 300) {
-  let text;
-  try {
-    text = typeof value === "string" ? value : JSON.stringify(value);
-  } catch {
-    text = String(value);
-  }
-  if (text === undefined) text = String(value);
-  return text.length <= limit ? text : text.slice(0, limit) + "...";
-}
-
-function errorText(e) {
-  if (e === null || e === undefined) return "unknown error";
-  const name = e.code || e.name || "Error";
-  const cause = e.cause ? ` (${e.cause.code ?? ""} ${short(e.cause.message ?? e.cause, 120)})` : "";
-  return `${name}: ${short(e.message ?? String(e))}${cause}`;
-}
-
-// Never die on a stray exception or rejection: log it and keep going.
-process.on("uncaughtException", (e) => log("internal_error", { error: errorText(e) }));
-process.on("unhandledRejection", (e) => log("internal_error", { error: errorText(e) }));
-
 function loadClient() {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const repo = path.resolve(here, "..", "..", "..", "..");
-  const bases = [];
-  if (process.env.RETROBOARD_NODE_PREFIX) bases.push(path.join(process.env.RETROBOARD_NODE_PREFIX, "x.js"));
-  bases.push(path.join(repo, ".tools", "node", "x.js"));
-  bases.push(fileURLToPath(import.meta.url));
-  for (const base of bases) {
-    try {
-      const req = createRequire(base);
-      const { io } = req("socket.io-client");
-      const version = (name) => {
-        try {
-          return req(`${name}/package.json`).version;
-        } catch {
-          return "?"; // "exports" may hide package.json
-        }
-      };
-      const engineVersion = (() => {
-        try {
-          // engine.io-client as socket.io-client itself resolves it
-          return createRequire(req.resolve("socket.io-client"))("engine.io-client/package.json").version;
-        } catch {
-          return "?";
-        }
-      })();
-      return { io, versions: { "socket.io-client": version("socket.io-client"), "engine.io-client": engineVersion } };
-    } catch (e) {
-      if (e.code !== "MODULE_NOT_FOUND" && e.code !== "ERR_PACKAGE_PATH_NOT_EXPORTED") throw e;
-    }
+  const req = requireFor("socket.io-client", "RETROBOARD_NODE_PREFIX");
+  if (req === null) return null;
+  const { io } = req("socket.io-client");
+  // engine.io-client as socket.io-client itself resolves it
+  let engineVersion = "?";
+  try {
+    engineVersion = versionOf(createRequire(req.resolve("socket.io-client")), "engine.io-client");
+  } catch {
+    // its "exports" may hide it
   }
-  return null;
+  return { io, versions: { "socket.io-client": versionOf(req, "socket.io-client"), "engine.io-client": engineVersion } };
 }
 
 function usage(message) {
