@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { parseArgs } from "node:util";
 
 export const START = performance.now();
 export const now = () => performance.now();
@@ -75,4 +76,37 @@ export function versionOf(req, pkg) {
   } catch {
     return "?";
   }
+}
+
+/**
+ * The clients' command line, on Node's own parser: one URL (its scheme one of `schemes`),
+ * --mode (one of `modes`), --duration SECONDS (> 0) and the `extra` string options with their
+ * defaults; `usage(message)`, which exits, on anything else and on -h/--help (with `help`).
+ */
+export function commandLine(argv, { modes, schemes, extra = {}, help, usage }) {
+  const options = { mode: { type: "string" }, duration: { type: "string" }, help: { type: "boolean", short: "h" } };
+  for (const name of Object.keys(extra)) options[name] = { type: "string" };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true });
+  } catch (e) {
+    usage(e.message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) usage(help);
+  if (positionals.length !== 1) usage("exactly one URL is needed");
+  let url;
+  try {
+    url = new URL(positionals[0]);
+  } catch {
+    usage(`not a URL: ${positionals[0]}`);
+  }
+  if (!schemes.includes(url.protocol) || !url.hostname) {
+    usage(`the URL must be ${schemes.map((s) => `${s}//`).join(" or ")}: ${positionals[0]}`);
+  }
+  if (!modes.includes(values.mode)) usage(`--mode must be one of ${modes.join(", ")}`);
+  const duration = Number(values.duration);
+  if (!(duration > 0)) usage("--duration must be a number > 0");
+  const { help: _help, ...given } = values;
+  return { ...extra, ...given, url: positionals[0], duration };
 }

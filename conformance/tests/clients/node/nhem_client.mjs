@@ -24,7 +24,7 @@
 // net.ipv4.tcp_rmem[2]). The TCP window of this client therefore closes only after megabytes;
 // a server notices it much sooner by a WebSocket Ping that never gets its Pong.
 
-import { START, errorText, log, now, requireFor, short, versionOf } from "./client_common.mjs";
+import { commandLine, START, errorText, log, now, requireFor, short, versionOf } from "./client_common.mjs";
 
 const MODES = ["good", "no-auth", "hammer", "no-read", "crash-on-unknown"];
 const KNOWN_TYPES = new Set(["auth_response", "data", "status", "pong", "error"]);
@@ -51,41 +51,13 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const args = { password: "31415" };
-  const positional = [];
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    if (arg.startsWith("--") && arg.includes("=")) {
-      [arg, value] = [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)];
-    }
-    if (["--mode", "--duration", "--password"].includes(arg)) {
-      if (value === undefined) {
-        if (i + 1 >= argv.length) usage(`${arg} needs a value`);
-        value = argv[++i];
-      }
-      args[arg.slice(2)] = value;
-    } else if (arg === "-h" || arg === "--help") {
-      usage("NHEM test client (Node ws)");
-    } else if (arg.startsWith("--")) {
-      usage(`unknown option ${arg}`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (positional.length !== 1) usage("exactly one URL is needed");
-  args.url = positional[0];
-  let url;
-  try {
-    url = new URL(args.url);
-  } catch {
-    usage(`not a URL: ${args.url}`);
-  }
-  if (!["ws:", "wss:"].includes(url.protocol) || !url.hostname) usage(`not a ws:// or wss:// URL: ${args.url}`);
-  if (!MODES.includes(args.mode)) usage(`--mode must be one of ${MODES.join(", ")}`);
-  args.duration = Number(args.duration);
-  if (!(args.duration > 0)) usage("--duration must be a number > 0");
-  return args;
+  return commandLine(argv, {
+    modes: MODES,
+    schemes: ["ws:", "wss:"],
+    extra: { password: "31415" },
+    help: "NHEM test client (Node ws)",
+    usage,
+  });
 }
 
 // Received frames, printed as one `message` event a second.

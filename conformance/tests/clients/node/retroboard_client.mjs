@@ -50,7 +50,7 @@
 // library).
 
 import { createRequire } from "node:module";
-import { errorText, log, now, requireFor, short, versionOf } from "./client_common.mjs";
+import { commandLine, errorText, log, now, requireFor, short, versionOf } from "./client_common.mjs";
 
 const MODES = [
   "good",
@@ -90,40 +90,13 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const args = {};
-  const positional = [];
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    if (arg.startsWith("--") && arg.includes("=")) {
-      [arg, value] = [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)];
-    }
-    if (["--mode", "--duration"].includes(arg)) {
-      if (value === undefined) {
-        if (i + 1 >= argv.length) usage(`${arg} needs a value`);
-        value = argv[++i];
-      }
-      args[arg.slice(2)] = value;
-    } else if (arg === "-h" || arg === "--help") {
-      usage("RetroBoard test client (Node socket.io-client)");
-    } else if (arg.startsWith("--")) {
-      usage(`unknown option ${arg}`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (positional.length !== 1) usage("exactly one URL is needed");
-  let url;
-  try {
-    url = new URL(positional[0]);
-  } catch {
-    usage(`not a URL: ${positional[0]}`);
-  }
-  if (!["http:", "https:"].includes(url.protocol) || !url.hostname) usage(`not an http:// or https:// URL: ${positional[0]}`);
-  args.url = positional[0].replace(/\/+$/, "");
-  if (!MODES.includes(args.mode)) usage(`--mode must be one of ${MODES.join(", ")}`);
-  args.duration = Number(args.duration);
-  if (!(args.duration > 0)) usage("--duration must be a number > 0");
+  const args = commandLine(argv, {
+    modes: MODES,
+    schemes: ["http:", "https:"],
+    help: "RetroBoard test client (Node socket.io-client)",
+    usage,
+  });
+  args.url = args.url.replace(/\/+$/, "");
   return args;
 }
 
