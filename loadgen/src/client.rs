@@ -1,11 +1,13 @@
 //! One simulated client per task: WebSocket (broadcast, slow consumers, churn) or HTTP polling.
+//! A broadcast client's sessions may run on the shared reader threads ([`crate::mux`]) instead
+//! of in its task; the task then only connects, says hello and waits for the session's end.
 
-use crate::frame::{head, now_us, timestamp_us};
-use crate::profiles::{LoadProfile, StreamPoint, StreamShape, Unwrapped};
-use crate::recorder::{Arrival, Counters, Recorder, Sample, Sequence};
+use crate::frame::{head, now_us};
+use crate::profiles::{LoadProfile, StreamShape};
+use crate::recorder::{Recorder, Sample};
+use crate::stream::{greeting, Answer, ClientLatency, Greeting, Local, StreamState};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use protocol::profile::Delivery;
 use std::sync::atomic::Ordering::Relaxed;
@@ -95,54 +97,6 @@ pub struct ClientEnd {
     pub insert_ids: Vec<u64>,
 }
 
-const BATCH: usize = 256;
-
-/// Local measurements, flushed to the recorder in batches.
-struct Local<'a> {
-    recorder: &'a Recorder,
-    samples: Vec<Sample>,
-    counters: Counters,
-    mine: Histogram<u64>,
-    /// |arrival interval − period| of consecutive stream messages on one connection.
-    jitter: Histogram<u64>,
-    rtt: Histogram<u64>,
-}
-
-impl Local<'_> {
-    fn sample(&mut self, sample: Sample) {
-        if sample.delivered {
-            let _ = self.mine.record(sample.latency_us.clamp(1, 600_000_000));
-        }
-        self.samples.push(sample);
-        if self.samples.len() >= BATCH {
-            self.recorder.flush(&mut self.samples, &mut self.counters);
-        }
-    }
-
-    fn finish(mut self) {
-        self.recorder.flush(&mut self.samples, &mut self.counters);
-        let mut totals = self.recorder.lock();
-        if !self.mine.is_empty() {
-            let p99 = self.mine.value_at_quantile(0.99) as f64 / 1000.0;
-            totals.client_p99_ms.push(p99);
-        }
-        let _ = totals.jitter.add(&self.jitter);
-        let _ = totals.rtt.add(&self.rtt);
-    }
-}
-
-fn local(recorder: &Recorder) -> Local<'_> {
-    Local {
-        recorder,
-        samples: Vec::with_capacity(BATCH),
-        counters: Counters::default(),
-        // Two significant digits per client keeps thousands of clients cheap; totals use three.
-        mine: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds"),
-        jitter: crate::histo::new_us(),
-        rtt: crate::histo::new_us(),
-    }
-}
-
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -167,25 +121,16 @@ async fn start_session(
         }
     }
     // The frames that may precede it are ignored.
-    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+    let answer = tokio::time::timeout(HELLO_TIMEOUT, async {
         while let Some(Ok(message)) = ws.next().await {
             match message {
-                Message::Text(t) => {
-                    let unwrapped = match profile.unwrap(t.as_str()) {
-                        Unwrapped::AsIs => None,
-                        Unwrapped::Message(m) => Some(m),
-                        Unwrapped::Reply(reply) => {
-                            let _ = ws.send(Message::Text(reply.into())).await;
-                            continue;
-                        }
-                        Unwrapped::Skip => continue,
-                    };
-                    if let Some(h) = head(unwrapped.as_deref().unwrap_or(t.as_str())) {
-                        if h.ty == Some(ready) {
-                            return Some(h.success.unwrap_or(true));
-                        }
+                Message::Text(t) => match greeting(profile, t.as_str(), ready) {
+                    Greeting::Ready(accepted) => return Some(accepted),
+                    Greeting::Reply(reply) => {
+                        let _ = ws.send(Message::Text(reply.into())).await;
                     }
-                }
+                    Greeting::Other => {}
+                },
                 Message::Close(Some(frame)) if u16::from(frame.code) == 1008 => return Some(false),
                 _ => {}
             }
@@ -200,17 +145,78 @@ async fn start_session(
     }
 }
 
-pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
+/// How long a client waits for the profile's ready message.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection, before its session runs: on tungstenite in the client's own task, or on the
+/// codec in [`crate::wire`], to be handed to a reader thread with what it has read ahead.
+enum Connection {
+    Task(Box<Socket>),
+    Reader(tokio::net::TcpStream, Vec<u8>),
+}
+
+impl Connection {
+    async fn open(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+        reader: bool,
+    ) -> Result<Self, String> {
+        if !reader {
+            let (ws, _) = client_io::ws::connect(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Connection::Task(Box::new(ws)));
+        }
+        let uri = request.uri();
+        let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
+        let port = uri.port_u16().unwrap_or(80);
+        let mut stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let ahead = crate::wire::handshake(&mut stream, &request).await?;
+        Ok(Connection::Reader(stream, ahead))
+    }
+
+    async fn start_session(
+        &mut self,
+        profile: &dyn LoadProfile,
+        hello: &[String],
+        ready: &str,
+    ) -> Result<bool, &'static str> {
+        match self {
+            Connection::Task(ws) => start_session(ws, profile, hello, ready).await,
+            Connection::Reader(stream, ahead) => {
+                crate::mux::start_session(stream, ahead, profile, hello, ready, HELLO_TIMEOUT).await
+            }
+        }
+    }
+}
+
+/// Whether a client may run its sessions on the shared reader threads: the broadcast scenario
+/// over plain `ws://` with nothing to send on a schedule (slow readers, churn and application
+/// pings keep their own task).
+pub fn reader_eligible(target: &Target) -> bool {
+    target.scenario == Scenario::Broadcast
+        && target.ping_every.is_none()
+        && target.ws_url.starts_with("ws://")
+}
+
+pub async fn websocket(
+    plan: Plan,
+    target: Arc<Target>,
+    recorder: Arc<Recorder>,
+    readers: Option<Arc<crate::mux::Readers>>,
+) -> ClientEnd {
     tokio::time::sleep(plan.start_after).await;
-    let mut local = local(&recorder);
-    let mut end = ClientEnd {
-        filter: plan.filtered.map(|filtered| FilterLog {
+    let mut local = Local::new(&recorder);
+    let mut end = ClientEnd::default();
+    let mut state = StreamState::new(
+        target.shape.period_us,
+        plan.filtered.map(|filtered| FilterLog {
             filtered,
             ..FilterLog::default()
         }),
-        ..ClientEnd::default()
-    };
-    let shape = target.shape;
+    );
     let profile = target.profile;
     let hello = match (plan.filtered, &target.filtered_hello) {
         (Some(true), Some(filtered)) => filtered.as_slice(),
@@ -221,7 +227,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let mut period_us = shape.period_us;
+    let readers = readers.filter(|_| plan.read_delay.is_none() && plan.session.is_none());
     let mut first_connection = true;
     let mut pings_sent: u64 = 0;
     // A profile whose clients reconnect after a drop (Socket.IO): when the drop happened and
@@ -256,14 +262,17 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
                 break;
             }
         };
-        let connect =
-            tokio::time::timeout(Duration::from_secs(10), client_io::ws::connect(request)).await;
-        let mut ws = match connect {
-            Ok(Ok((ws, _))) => ws,
+        let connect = tokio::time::timeout(
+            Duration::from_secs(10),
+            Connection::open(request, readers.is_some()),
+        )
+        .await;
+        let mut connection = match connect {
+            Ok(Ok(connection)) => connection,
             failure => {
                 local.counters.connect_errors += 1;
                 recorder.ending(match failure {
-                    Ok(Err(e)) => format!("connect: {}", error_kind(&e.to_string())),
+                    Ok(Err(e)) => format!("connect: {}", error_kind(&e)),
                     _ => "connect: timeout".into(),
                 });
                 end.ended_early = true;
@@ -274,7 +283,7 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
         let connect_us = started.elapsed().as_micros() as u64;
         local.counters.connects += 1;
         match profile.ready_type() {
-            Some(ready) => match start_session(&mut ws, profile, hello, ready).await {
+            Some(ready) => match connection.start_session(profile, hello, ready).await {
                 Ok(true) => {
                     recorder.connected_at(connect_us, Some(started.elapsed().as_micros() as u64));
                     if let Some(dropped) = dropped_at.take() {
@@ -298,184 +307,41 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
             // The session starts with the first stream message (recorded below).
             None => recorder.connected_at(connect_us, None),
         }
-        if let Some(log) = end.filter.as_mut() {
+        if let Some(log) = state.filter.as_mut() {
             log.ready_us = now_us();
         }
         recorder.connected.fetch_add(1, Relaxed);
-        let mut sequence = Sequence::default();
-        // Per-connection streams: the scheduled time one period before the first message, and
-        // the arrival of the last in-order message (for jitter).
-        let mut origin_us: Option<i64> = None;
-        let mut last_arrival_us: Option<i64> = None;
-        let mut early = false;
-        // Pings awaiting their pong, oldest first (answers come in order).
-        let mut outstanding: std::collections::VecDeque<Instant> = Default::default();
-        let mut next_ping = target.ping_every.map(|every| Instant::now() + every);
-        loop {
-            // `timeout_at` polls the read first: a slow reader with a backlog would never see
-            // its deadline pass, so the end of the session is checked on its own.
-            if Instant::now() >= session_end {
-                break;
+        state.connected(started);
+        let early = match connection {
+            Connection::Task(ws) => {
+                let mut ws = *ws;
+                let early = task_session(
+                    &mut ws,
+                    &mut state,
+                    &target,
+                    &plan,
+                    &mut local,
+                    session_end,
+                    &mut pings_sent,
+                )
+                .await;
+                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                early
             }
-            let wake = next_ping.map_or(session_end, |p| p.min(session_end));
-            let next = tokio::time::timeout_at(wake.into(), ws.next()).await;
-            let message = match next {
-                Err(_) => {
-                    if let (Some(due), Some(every)) = (next_ping, target.ping_every) {
-                        if Instant::now() >= due {
-                            next_ping = Some(due + every);
-                            if let Some(ping) = profile.ping(pings_sent) {
-                                pings_sent += 1;
-                                local.counters.pings += 1;
-                                outstanding.push_back(Instant::now());
-                                if ws.send(Message::Text(ping.into())).await.is_err() {
-                                    recorder.ending("closed while pinging");
-                                    early = true;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    continue;
-                }
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => {
-                    recorder.ending(format!("error: {}", error_kind(&e.to_string())));
-                    early = true;
-                    break;
-                }
-                Ok(None) => {
-                    recorder.ending("closed without close frame");
-                    early = true;
-                    break;
-                }
-            };
-            let text = match message {
-                Message::Text(t) => t,
-                Message::Close(frame) => {
-                    recorder.ending(frame.map_or("close (no code)".into(), |f| {
-                        format!("close {}", u16::from(f.code))
-                    }));
-                    early = true;
-                    break;
-                }
-                _ => continue,
-            };
-            let arrived_us = now_us();
-            let unwrapped = match profile.unwrap(text.as_str()) {
-                Unwrapped::AsIs => None,
-                Unwrapped::Message(m) => Some(m),
-                Unwrapped::Reply(reply) => {
-                    if ws.send(Message::Text(reply.into())).await.is_err() {
-                        recorder.ending("closed while answering a ping");
-                        early = true;
-                        break;
-                    }
-                    continue;
-                }
-                Unwrapped::Skip => continue,
-            };
-            let text = unwrapped.as_deref().unwrap_or(text.as_str());
-            let Some(h) = head(text) else {
-                continue;
-            };
-            match h.ty {
-                ty if ty == shape.stream_type => {
-                    let point = profile.stream_point(text).or_else(|| {
-                        h.timestamp.and_then(timestamp_us).map(|ts| StreamPoint {
-                            counter: h.frame_count,
-                            timestamp_us: ts,
-                        })
-                    });
-                    let Some(StreamPoint {
-                        counter,
-                        timestamp_us: ts,
-                    }) = point
-                    else {
-                        continue;
-                    };
-                    let origin = *origin_us.get_or_insert_with(|| {
-                        if profile.ready_type().is_none() {
-                            recorder.session_started(started.elapsed().as_micros() as u64);
-                        }
-                        ts - period_us
-                    });
-                    let Some(n) = shape.sequence(counter, ts, origin) else {
-                        continue;
-                    };
-                    recorder.frames.fetch_add(1, Relaxed);
-                    if shape.delivery == Delivery::Broadcast {
-                        recorder.highest_frame.fetch_max(n, Relaxed);
-                    }
-                    match sequence.arrive(n) {
-                        Arrival::Next { missing } => {
-                            local.counters.received += 1;
-                            local.counters.lost += missing;
-                            if let (0, Some(last)) = (missing, last_arrival_us) {
-                                let deviation = (arrived_us - last - period_us).unsigned_abs();
-                                crate::histo::record(&mut local.jitter, deviation.max(1));
-                            }
-                            last_arrival_us = Some(arrived_us);
-                            // Coordinated omission: each skipped frame was due `k` periods
-                            // before this one, and the earliest it could have been seen is now.
-                            for k in (1..=missing.min(600)).rev() {
-                                let scheduled_us = ts - k as i64 * period_us;
-                                local.sample(Sample {
-                                    scheduled_us,
-                                    latency_us: (arrived_us - scheduled_us).max(1) as u64,
-                                    delivered: false,
-                                });
-                            }
-                            local.sample(Sample {
-                                scheduled_us: ts,
-                                latency_us: (arrived_us - ts).max(1) as u64,
-                                delivered: true,
-                            });
-                        }
-                        Arrival::Duplicate => local.counters.duplicated += 1,
-                        Arrival::Late => {
-                            local.counters.received += 1;
-                            local.counters.out_of_order += 1;
-                            local.counters.recovered += 1;
-                        }
-                    }
-                }
-                Some("status") if h.target_fps.is_some() => {
-                    if let Some(fps) = h.target_fps.filter(|f| *f >= 1.0) {
-                        period_us = (1_000_000.0 / fps) as i64;
-                        recorder
-                            .announced_period_us
-                            .store(period_us as u64, Relaxed);
-                    }
-                }
-                ty if ty.is_some() && ty == profile.pong_type() && !outstanding.is_empty() => {
-                    if let Some(sent) = outstanding.pop_front() {
-                        local.counters.pongs += 1;
-                        crate::histo::record(&mut local.rtt, sent.elapsed().as_micros() as u64);
-                    }
-                }
-                _ => {
-                    if let Some(log) = end.filter.as_mut() {
-                        if let Some(subject) = profile.filter_subject(text) {
-                            if log.filtered && !subject.admitted {
-                                local.counters.filter_mismatches += 1;
-                            } else if subject.admitted {
-                                log.admitted_us.push(subject.timestamp_us);
-                            }
-                        }
-                    }
-                }
+            Connection::Reader(stream, ahead) => {
+                let readers = readers
+                    .as_ref()
+                    .expect("reader connections come with readers");
+                let (back, early) = readers.run(stream, ahead, state, session_end).await;
+                state = back;
+                early
             }
-            if let Some(delay) = plan.read_delay {
-                tokio::time::sleep(delay).await;
-            }
-        }
+        };
         recorder.connected.fetch_sub(1, Relaxed);
-        if shape.delivery == Delivery::Broadcast {
-            end.highest_frame = sequence.highest().max(end.highest_frame);
+        if target.shape.delivery == Delivery::Broadcast {
+            end.highest_frame = state.sequence.highest().max(end.highest_frame);
         }
         end.ended_early = early;
-        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
         if early && backoff.is_some() && Instant::now() < target.end {
             dropped_at = Some(Instant::now());
             wait_before_retry(&mut attempt).await;
@@ -483,8 +349,82 @@ pub async fn websocket(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>)
             break;
         }
     }
+    end.filter = state.filter.take();
+    state.mine.finish(&recorder);
     local.finish();
     end
+}
+
+/// One session on tungstenite in the client's own task, until `session_end`; `true` when the
+/// connection ended before it (the ending is recorded).
+async fn task_session(
+    ws: &mut Socket,
+    state: &mut StreamState,
+    target: &Target,
+    plan: &Plan,
+    local: &mut Local<'_>,
+    session_end: Instant,
+    pings_sent: &mut u64,
+) -> bool {
+    let recorder = local.recorder;
+    let mut next_ping = target.ping_every.map(|every| Instant::now() + every);
+    loop {
+        // `timeout_at` polls the read first: a slow reader with a backlog would never see
+        // its deadline pass, so the end of the session is checked on its own.
+        if Instant::now() >= session_end {
+            return false;
+        }
+        let wake = next_ping.map_or(session_end, |p| p.min(session_end));
+        let next = tokio::time::timeout_at(wake.into(), ws.next()).await;
+        let message = match next {
+            Err(_) => {
+                if let (Some(due), Some(every)) = (next_ping, target.ping_every) {
+                    if Instant::now() >= due {
+                        next_ping = Some(due + every);
+                        if let Some(ping) = target.profile.ping(*pings_sent) {
+                            *pings_sent += 1;
+                            local.counters.pings += 1;
+                            state.outstanding.push_back(Instant::now());
+                            if ws.send(Message::Text(ping.into())).await.is_err() {
+                                recorder.ending("closed while pinging");
+                                return true;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => {
+                recorder.ending(format!("error: {}", error_kind(&e.to_string())));
+                return true;
+            }
+            Ok(None) => {
+                recorder.ending("closed without close frame");
+                return true;
+            }
+        };
+        let text = match message {
+            Message::Text(t) => t,
+            Message::Close(frame) => {
+                recorder.ending(frame.map_or("close (no code)".into(), |f| {
+                    format!("close {}", u16::from(f.code))
+                }));
+                return true;
+            }
+            _ => continue,
+        };
+        if let Answer::Reply(reply) = state.on_text(text.as_str(), now_us(), target, local) {
+            if ws.send(Message::Text(reply.into())).await.is_err() {
+                recorder.ending("closed while answering a ping");
+                return true;
+            }
+            continue;
+        }
+        if let Some(delay) = plan.read_delay {
+            tokio::time::sleep(delay).await;
+        }
+    }
 }
 
 /// Connects and runs the hello; `None` (after recording why) when no session started.
@@ -555,7 +495,8 @@ pub async fn requests(
     first_id: u64,
 ) -> ClientEnd {
     tokio::time::sleep(plan.start_after).await;
-    let mut local = local(&recorder);
+    let mut local = Local::new(&recorder);
+    let mut mine = ClientLatency::new();
     let mut end = ClientEnd::default();
     let Some(mut ws) = open_session(&target, &recorder, &mut local).await else {
         end.ended_early = true;
@@ -622,11 +563,14 @@ pub async fn requests(
                 end.insert_ids.extend(reply.insert_id);
                 recorder.frames.fetch_add(1, Relaxed);
                 local.counters.received += 1;
-                local.sample(Sample {
-                    scheduled_us,
-                    latency_us,
-                    delivered: true,
-                });
+                local.sample(
+                    &mut mine,
+                    Sample {
+                        scheduled_us,
+                        latency_us,
+                        delivered: true,
+                    },
+                );
             }
             Ok(Some(Ok(Message::Close(frame)))) => {
                 recorder.ending(frame.map_or("close (no code)".into(), |f| {
@@ -656,14 +600,18 @@ pub async fn requests(
         if now - scheduled_us > REQUEST_TIMEOUT.as_micros() as i64 {
             local.counters.timeouts += 1;
         }
-        local.sample(Sample {
-            scheduled_us,
-            latency_us: (now - scheduled_us).max(1) as u64,
-            delivered: false,
-        });
+        local.sample(
+            &mut mine,
+            Sample {
+                scheduled_us,
+                latency_us: (now - scheduled_us).max(1) as u64,
+                delivered: false,
+            },
+        );
     }
     recorder.connected.fetch_sub(1, Relaxed);
     let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+    mine.finish(&recorder);
     local.finish();
     end
 }
@@ -678,7 +626,7 @@ pub async fn source(
     start_after: Duration,
 ) {
     tokio::time::sleep(start_after).await;
-    let mut local = local(&recorder);
+    let mut local = Local::new(&recorder);
     let Some(mut ws) = open_session(&target, &recorder, &mut local).await else {
         recorder.ending("publisher: no session");
         local.finish();
@@ -796,7 +744,7 @@ pub async fn http_source(
     if failed > 0 {
         recorder.ending(format!("commands: {failed} refused or failed"));
     }
-    let mut local = local(&recorder);
+    let mut local = Local::new(&recorder);
     let rtt = rtt.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let unanswered = sent.saturating_sub(failed + rtt.len());
     if unanswered > 0 {
@@ -810,7 +758,7 @@ pub async fn http_source(
 }
 
 /// A short, stable description of a connection error for grouping.
-fn error_kind(text: &str) -> String {
+pub(crate) fn error_kind(text: &str) -> String {
     let lower = text.to_lowercase();
     for kind in [
         "refused",
@@ -842,7 +790,8 @@ fn host_port(base: &str) -> Option<(String, u16, bool)> {
 /// absolute schedule; latency is the response time from the *scheduled* request time.
 pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
     tokio::time::sleep(plan.start_after).await;
-    let mut local = local(&recorder);
+    let mut local = Local::new(&recorder);
+    let mut mine = ClientLatency::new();
     let Some(base) = target.http_url.clone() else {
         recorder.ending("polling needs --http");
         return ClientEnd {
@@ -916,11 +865,14 @@ pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -
         if ok {
             local.counters.received += 1;
             recorder.frames.fetch_add(1, Relaxed);
-            local.sample(Sample {
-                scheduled_us,
-                latency_us: (now_us() - scheduled_us).max(1) as u64,
-                delivered: true,
-            });
+            local.sample(
+                &mut mine,
+                Sample {
+                    scheduled_us,
+                    latency_us: (now_us() - scheduled_us).max(1) as u64,
+                    delivered: true,
+                },
+            );
         } else {
             local.counters.http_errors += 1;
         }
@@ -928,6 +880,7 @@ pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -
     if counted {
         recorder.connected.fetch_sub(1, Relaxed);
     }
+    mine.finish(&recorder);
     local.finish();
     ClientEnd::default()
 }

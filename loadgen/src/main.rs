@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use loadgen::client::Scenario;
 use loadgen::report::{self, LoadReport};
-use loadgen::run::{run, RunConfig};
+use loadgen::run::{run, Io, RunConfig};
 use loadgen::slo::{regressions, Slo};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,12 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     tls: client_io::tls::TrustArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IoArg {
+    Readers,
+    Tasks,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -92,6 +98,12 @@ enum Command {
         /// schedule whether or not earlier ones were answered).
         #[arg(long, default_value_t = 10.0)]
         rate: f64,
+        /// Where broadcast sessions are read. readers (default): a few threads that each own
+        /// many sockets, about half the CPU per frame, latency taken at the kernel's receive
+        /// timestamp (used for the broadcast scenario over ws://; others run in tasks).
+        /// tasks: one tokio task per client on tungstenite.
+        #[arg(long, value_enum, default_value = "readers")]
+        io: IoArg,
         #[arg(long, default_value_t = 0.1)]
         slow_fraction: f64,
         #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
@@ -216,6 +228,7 @@ async fn main() -> ExitCode {
             scenario,
             ping_every,
             rate,
+            io,
             slow_fraction,
             slow_delay,
             shard,
@@ -344,6 +357,10 @@ async fn main() -> ExitCode {
                 ping_every,
                 rate,
                 progress: std::io::stderr().is_terminal(),
+                io: match io {
+                    IoArg::Readers => Io::Readers,
+                    IoArg::Tasks => Io::Tasks,
+                },
             };
             let r = run(config).await;
             conclude(r, &slos, &report, summary.as_deref())

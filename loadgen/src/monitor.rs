@@ -52,6 +52,11 @@ pub struct GeneratorHealth {
     pub rss_kib_per_client: f64,
     pub loop_lag_p99_ms: f64,
     pub loop_lag_max_ms: f64,
+    /// Reader threads: from the kernel's receive timestamp to the frame's processing (p99).
+    /// The latencies do not include it (they end at the kernel's timestamp); it shows how far
+    /// the reader was behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_lag_p99_ms: Option<f64>,
     /// CPU microseconds spent per message received.
     pub cpu_us_per_message: f64,
     /// CPU cores needed per 1,000 messages a second (= cpu_us_per_message / 1000).
@@ -96,6 +101,7 @@ impl GeneratorHealth {
             },
             loop_lag_p99_ms,
             loop_lag_max_ms: lag.max() as f64 / 1000.0,
+            read_lag_p99_ms: None,
             cpu_us_per_message,
             cores_per_1000_msgs_per_s: cpu_us_per_message / 1000.0,
             trustworthy: warnings.is_empty(),

@@ -37,6 +37,18 @@ pub struct RunConfig {
     /// Requests per second per client (`rpc`, `ingest`).
     pub rate: f64,
     pub progress: bool,
+    /// Where broadcast sessions are read (see [`Io`]).
+    pub io: Io,
+}
+
+/// Where the clients' broadcast sessions are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// On a few reader threads that each own many sockets ([`crate::mux`]), where a session
+    /// qualifies ([`client::reader_eligible`]); the others run in their own task.
+    Readers,
+    /// Every client in its own task, on tungstenite.
+    Tasks,
 }
 
 impl RunConfig {
@@ -97,6 +109,15 @@ pub async fn run(config: RunConfig) -> LoadReport {
     });
     let recorder = Arc::new(Recorder::default());
     let lag = monitor::spawn_lag_probe(end);
+    let readers = (config.io == Io::Readers && client::reader_eligible(&target))
+        .then(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            crate::mux::Readers::start(cores.min(4), target.clone(), recorder.clone())
+                .map_err(|e| recorder.ending(format!("reader threads: {e}; clients read in tasks")))
+                .ok()
+        })
+        .flatten()
+        .map(Arc::new);
     let cpu_before = monitor::cpu_seconds().unwrap_or(0.0);
     let mine = config.my_clients();
 
@@ -120,7 +141,7 @@ pub async fn run(config: RunConfig) -> LoadReport {
             filtered: (config.scenario == Scenario::Filtered).then_some(i % 2 == 0),
             index: i,
         };
-        let (target, recorder) = (target.clone(), recorder.clone());
+        let (target, recorder, readers) = (target.clone(), recorder.clone(), readers.clone());
         let scenario = config.scenario;
         tasks.push(tokio::spawn(async move {
             if scenario == Scenario::Polling {
@@ -128,7 +149,7 @@ pub async fn run(config: RunConfig) -> LoadReport {
             } else if scenario.is_requests() {
                 client::requests(plan, target, recorder, (i as u64) << 32).await
             } else {
-                client::websocket(plan, target, recorder).await
+                client::websocket(plan, target, recorder, readers).await
             }
         }));
     }
@@ -200,6 +221,13 @@ pub async fn run(config: RunConfig) -> LoadReport {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // The reader threads stop by themselves once their sessions are closed.
+    let reader_lag = match readers {
+        Some(readers) => tokio::task::spawn_blocking(move || readers.join())
+            .await
+            .ok(),
+        None => None,
+    };
     let wall_s = started.elapsed().as_secs_f64();
     let cpu = monitor::cpu_seconds().unwrap_or(0.0) - cpu_before;
     let tail_lost = tail_lost(
@@ -217,8 +245,11 @@ pub async fn run(config: RunConfig) -> LoadReport {
     });
     let totals = recorder.lock();
     let messages = totals.counters.received;
-    let lag = lag.lock().expect("lag lock is never poisoned").clone();
-    let health = GeneratorHealth::assess(
+    let mut lag = lag.lock().expect("lag lock is never poisoned").clone();
+    if let Some(readers) = &reader_lag {
+        let _ = lag.add(&readers.tick);
+    }
+    let mut health = GeneratorHealth::assess(
         cpu,
         wall_s,
         monitor::rss_mib().unwrap_or(0.0),
@@ -226,6 +257,9 @@ pub async fn run(config: RunConfig) -> LoadReport {
         messages,
         &lag,
     );
+    health.read_lag_p99_ms = reader_lag
+        .filter(|r| !r.read.is_empty())
+        .map(|r| r.read.value_at_quantile(0.99) as f64 / 1000.0);
     let info = RunInfo {
         started_at,
         target: if config.scenario == Scenario::Polling {

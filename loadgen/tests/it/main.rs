@@ -2,7 +2,7 @@
 
 use loadgen::client::Scenario;
 use loadgen::report::{merge, to_html, to_markdown, LoadReport};
-use loadgen::run::{run, RunConfig};
+use loadgen::run::{run, Io, RunConfig};
 use loadgen::slo::{regressions, Slo};
 use reference_server::nhem::{RunningServer, Settings};
 use std::time::Duration;
@@ -35,6 +35,7 @@ fn config(server: &RunningServer, clients: usize, scenario: Scenario) -> RunConf
         ping_every: None,
         rate: 10.0,
         progress: false,
+        io: Io::Readers,
     }
 }
 
@@ -53,8 +54,29 @@ fn schema_errors(report: &LoadReport) -> Vec<String> {
 #[tokio::test]
 async fn a_broadcast_run_measures_every_frame() {
     let (server, _dir) = server().await;
+    // The default (reader threads) and one task per client measure the same way.
+    let tasks = run(RunConfig {
+        io: Io::Tasks,
+        ..config(&server, 20, Scenario::Broadcast)
+    })
+    .await;
     let r = run(config(&server, 20, Scenario::Broadcast)).await;
     server.stop().await;
+    for r in [&tasks, &r] {
+        assert_eq!(r.counters.connects, 20);
+        assert!(r.frames.received > 20 * 90, "{:?}", r.frames);
+        assert_eq!(r.frames.lost, 0, "{:?}", r.frames);
+        assert_eq!(r.fairness.clients_measured, 20);
+    }
+    assert_eq!(
+        tasks.generators[0].read_lag_p99_ms, None,
+        "no reader threads"
+    );
+    assert!(
+        r.generators[0].read_lag_p99_ms.is_some(),
+        "the readers ran the sessions: {:?}",
+        r.generators[0]
+    );
     assert_eq!(r.counters.connects, 20);
     assert_eq!(r.counters.connect_errors + r.counters.auth_failures, 0);
     // 20 clients × ~2 s × 60 FPS, minus ramp-up.
@@ -228,6 +250,7 @@ async fn an_ecg_run_numbers_frames_by_timestamps_and_measures_jitter() {
         ping_every: None,
         rate: 10.0,
         progress: false,
+        io: Io::Readers,
     };
     let r = run(config.clone()).await;
     assert_eq!(r.profile, "ecg");
@@ -336,6 +359,7 @@ async fn a_filtered_monitor_run_delivers_exactly_the_matching_sets() {
         ping_every: Some(Duration::from_millis(250)),
         rate: 10.0,
         progress: false,
+        io: Io::Readers,
     };
     let r = run(config.clone()).await;
     assert_eq!(r.profile, "monitor");
@@ -398,6 +422,7 @@ async fn handler_run(scenario: Scenario) -> LoadReport {
         ping_every: None,
         rate: 20.0,
         progress: false,
+        io: Io::Readers,
     })
     .await;
     server.stop().await;
@@ -522,6 +547,7 @@ async fn retroboard_commands_reach_every_client_and_clients_come_back_after_a_re
         ping_every: None,
         rate: 10.0,
         progress: false,
+        io: Io::Readers,
     };
     let r = run(config.clone()).await;
     assert_eq!(r.profile, "retroboard");
