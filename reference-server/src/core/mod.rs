@@ -8,6 +8,7 @@
 //! shutdown (every connection runs on one `TaskTracker` and watches one cancellation token).
 //! A profile supplies only the session: what to do with an upgraded connection.
 
+pub mod fanout;
 pub mod outgoing;
 pub mod transport;
 pub mod upgrade;
@@ -28,6 +29,7 @@ pub async fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener
     socket.bind(addr)?;
     socket.listen(1024)
 }
+pub use fanout::FanOut;
 pub use writer::{
     Admit, Duplex, Feed, FilteredFeed, Link, Mailbox, Out, PeriodicFeed, Published,
     MAX_QUEUED_REPLY_BYTES,

@@ -5,12 +5,15 @@
 //! write half and is woken per stream frame: it writes pre-framed bytes (see `outgoing`) from
 //! the connection's [`Feed`] and whatever tungstenite produced (replies, pongs, close frames),
 //! in order, whole frames at a time. A frame thus costs one wake-up and one write, without
-//! polling the read side.
+//! polling the read side. A shared stream on plain TCP (NHEM's broadcast) is written by the
+//! fan-out's shards instead (see `fanout`): the writer is woken only for what they could not
+//! write at once, and holds the socket while it writes anything of its own.
 //!
 //! The slow-consumer policy lives here, the same for every profile: stale frames are skipped
 //! and counted; a client that stays behind longer than its budget is closed with 1008; a write
 //! that blocks longer than the budget drops the connection.
 
+use super::fanout::{FanOut, SharedHalf, Sink, Turn};
 use super::transport::{ReadHalf, WriteHalf};
 use super::StreamMetrics;
 use bytes::Bytes;
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 /// What the reader hands to the writer, in order.
@@ -37,6 +41,9 @@ pub enum Out {
 pub enum Feed {
     /// Shared frames, framed once by a producer for every client.
     Broadcast(broadcast::Receiver<Bytes>),
+    /// Shared frames written by the fan-out's shards (see `fanout`); a TLS connection's
+    /// writer reads them from the channel instead.
+    Shared(Arc<FanOut>),
     /// This connection's own stream on absolute deadlines.
     Periodic(PeriodicFeed),
     /// Shared frames, framed once, of which this connection takes those its filter admits.
@@ -130,6 +137,8 @@ impl Feed {
     async fn recv(&mut self) -> Result<Bytes, RecvError> {
         match self {
             Feed::Broadcast(rx) => rx.recv().await,
+            // The shards write these frames; what they leave comes through the sink.
+            Feed::Shared(_) => std::future::pending().await,
             Feed::Periodic(feed) => feed.recv().await,
             Feed::Filtered(feed) => feed.recv().await,
         }
@@ -140,6 +149,7 @@ impl Feed {
     fn caught_up(&self) -> bool {
         match self {
             Feed::Broadcast(rx) => rx.is_empty(),
+            Feed::Shared(_) => true,
             Feed::Periodic(feed) => feed.caught_up(),
             Feed::Filtered(feed) => feed.rx.is_empty(),
         }
@@ -394,8 +404,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Writes `bytes`, arming the slow-client timer only when the write cannot finish at once.
 /// An `overflow` during a blocked write cuts the wait to [`CLOSE_GRACE`].
+/// The writer's half of the socket: plain TCP shared with a fan-out shard, or TLS.
+type Socket = Either<SharedHalf, tokio::io::WriteHalf<Box<super::transport::TlsConnection>>>;
+
 async fn write(
-    socket: &mut WriteHalf,
+    socket: &mut Socket,
     bytes: &[u8],
     budget: Duration,
     overflow: &CancellationToken,
@@ -437,22 +450,34 @@ async fn next_frame(frames: &mut Option<Feed>) -> Result<Bytes, RecvError> {
 /// Runs until the reader is gone (its channel closes) or the client is dropped as too slow
 /// (`budget`: how long it may stay behind or block a write).
 pub async fn run(
-    mut socket: WriteHalf,
+    socket: WriteHalf,
     mut out: mpsc::UnboundedReceiver<Out>,
     id: u64,
     metrics: Arc<StreamMetrics>,
     policy: Policy,
     link: Link,
 ) {
+    let mut socket: Socket = match socket {
+        Either::Left(plain) => Either::Left(SharedHalf(Arc::new(plain))),
+        Either::Right(tls) => Either::Right(tls),
+    };
     let budget = policy.budget;
     let mut keepalive = Keepalive::new(policy, link.pongs.clone());
+    let shared_metrics = metrics.clone();
     let metrics = &*metrics;
-    let mut sent = SentCount {
-        pending: 0,
+    let mut w = Writing {
+        id,
+        budget,
+        link: &link,
         metrics,
+        sent: SentCount {
+            pending: 0,
+            metrics,
+        },
+        sink: None,
+        behind_since: None,
     };
     let mut frames: Option<Feed> = None;
-    let mut behind_since: Option<Instant> = None;
     // A write that ended half way: no frame (not even a close) can follow it.
     let mut frame_cut = false;
     // One cancellation future and one keepalive timer for the connection's life, the timer
@@ -470,6 +495,7 @@ pub async fn run(
             keepalive_at = keepalive.next;
             keepalive_timer.as_mut().reset(keepalive_at.into());
         }
+        let sink = w.sink.clone();
         tokio::select! {
             biased;
             // The replies still queued are dropped: the client is closed for not reading them.
@@ -478,11 +504,8 @@ pub async fn run(
                 match keepalive.step() {
                     KeepaliveStep::Ping => {
                         metrics.pings_sent_total.fetch_add(1, Relaxed);
-                        if let Err(end) = write(&mut socket, &PING_FRAME, budget, &link.overflow).await {
-                            frame_cut = end != WriteEnd::Gone;
-                            if end == WriteEnd::TimedOut {
-                                metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                            }
+                        if let Err(end) = w.write_own(&mut socket, &PING_FRAME).await {
+                            frame_cut = w.ended(end);
                             break;
                         }
                     }
@@ -490,36 +513,35 @@ pub async fn run(
                     KeepaliveStep::Unanswered => {
                         metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
                         tracing::info!(id, "closing a client that left a ping unanswered for {} ms", budget.as_millis());
-                        let _ = write(&mut socket, &close_frame(1008, "slow consumer: ping not answered"), CLOSE_GRACE, &CancellationToken::new()).await;
+                        w.close(&mut socket, "slow consumer: ping not answered").await;
                         break;
                     }
+                }
+            }
+            // What the fan-out's shard could not write at once, or skipped.
+            () = async { match &sink { Some(sink) => sink.wake.notified().await, None => std::future::pending().await } } => {
+                if let Err(end) = w.drain(&mut socket, true).await {
+                    frame_cut = w.ended(end);
+                    break;
                 }
             }
             frame = next_frame(&mut frames), if frames.is_some() && !link.closing.load(Relaxed) => match frame {
                 Ok(bytes) => {
                     match write(&mut socket, &bytes, budget, &link.overflow).await {
-                        Ok(()) => sent.add_one(),
+                        Ok(()) => w.sent.add_one(),
                         Err(end) => {
-                            frame_cut = end != WriteEnd::Gone;
-                            if end == WriteEnd::TimedOut {
-                                metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                                tracing::info!(id, "dropping a client that blocked a send for {} ms", budget.as_millis());
-                            }
                             // A frame may be half written: nothing can follow it cleanly.
+                            frame_cut = w.ended(WriterEnd::Write(end));
                             break;
                         }
                     }
-                    if behind_since.is_some() && frames.as_ref().is_some_and(Feed::caught_up) {
-                        behind_since = None;
+                    if w.behind_since.is_some() && frames.as_ref().is_some_and(Feed::caught_up) {
+                        w.behind_since = None;
                     }
                 }
                 Err(RecvError::Lagged(skipped)) => {
-                    metrics.record_skipped(id, skipped);
-                    let since = *behind_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > budget {
-                        metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                        tracing::info!(id, "closing a client that stayed behind for {} ms", budget.as_millis());
-                        let _ = write(&mut socket, &close_frame(1008, "slow consumer: fell too far behind"), CLOSE_GRACE, &CancellationToken::new()).await;
+                    if w.skipped(skipped) {
+                        w.too_far_behind(&mut socket).await;
                         break;
                     }
                 }
@@ -527,15 +549,23 @@ pub async fn run(
             },
             item = out.recv() => match item {
                 None => break,
+                Some(Out::Subscribe(Feed::Shared(fanout))) => {
+                    match &socket {
+                        Either::Left(shared) => {
+                            let sink = Sink::new(id, shared.clone(), link.closing.clone(), &fanout);
+                            fanout.attach(sink.clone(), &shared_metrics);
+                            w.sink = Some(sink);
+                            frames = Some(Feed::Shared(fanout));
+                        }
+                        Either::Right(_) => frames = Some(Feed::Broadcast(fanout.subscribe())),
+                    }
+                }
                 Some(Out::Subscribe(rx)) => frames = Some(rx),
                 Some(Out::Bytes(bytes)) => {
-                    let written = write(&mut socket, &bytes, budget, &link.overflow).await;
+                    let written = w.write_own(&mut socket, &bytes).await;
                     link.queued_bytes.fetch_sub(bytes.len(), Relaxed);
                     if let Err(end) = written {
-                        frame_cut = end != WriteEnd::Gone;
-                        if end == WriteEnd::TimedOut {
-                            metrics.slow_client_disconnects_total.fetch_add(1, Relaxed);
-                        }
+                        frame_cut = w.ended(end);
                         break;
                     }
                 }
@@ -549,12 +579,126 @@ pub async fn run(
             "closing a client with {MAX_QUEUED_REPLY_BYTES} bytes of unread replies"
         );
         if !frame_cut {
-            let frame = close_frame(1008, "too many unread replies");
-            let _ = write(&mut socket, &frame, CLOSE_GRACE, &CancellationToken::new()).await;
+            w.close(&mut socket, "too many unread replies").await;
         }
+    }
+    if let Some(sink) = &w.sink {
+        sink.leave();
     }
     link.writer_done.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
+}
+
+/// Why the writer stops, from a write of its own or from its sink.
+enum WriterEnd {
+    Write(WriteEnd),
+    /// Frames were skipped for longer than the budget.
+    TooFarBehind,
+}
+
+/// The writer's state that its writes share.
+struct Writing<'a> {
+    id: u64,
+    budget: Duration,
+    link: &'a Link,
+    metrics: &'a StreamMetrics,
+    sent: SentCount<'a>,
+    /// The connection's end of a fan-out (plain TCP with a shared stream).
+    sink: Option<Arc<Sink>>,
+    /// Since when the client has been skipping frames.
+    behind_since: Option<Instant>,
+}
+
+impl Writing<'_> {
+    /// Counts skipped frames; `true` once the client has been behind longer than its budget.
+    fn skipped(&mut self, n: u64) -> bool {
+        self.metrics.record_skipped(self.id, n);
+        let since = *self.behind_since.get_or_insert_with(Instant::now);
+        since.elapsed() > self.budget
+    }
+
+    async fn too_far_behind(&mut self, socket: &mut Socket) {
+        self.metrics
+            .slow_client_disconnects_total
+            .fetch_add(1, Relaxed);
+        tracing::info!(
+            self.id,
+            "closing a client that stayed behind for {} ms",
+            self.budget.as_millis()
+        );
+        self.close(socket, "slow consumer: fell too far behind")
+            .await;
+    }
+
+    /// Counts a write that failed; `true` when a frame may be half written.
+    fn ended(&mut self, end: WriterEnd) -> bool {
+        match end {
+            WriterEnd::Write(end) => {
+                if end == WriteEnd::TimedOut {
+                    self.metrics
+                        .slow_client_disconnects_total
+                        .fetch_add(1, Relaxed);
+                    tracing::info!(
+                        self.id,
+                        "dropping a client that blocked a send for {} ms",
+                        self.budget.as_millis()
+                    );
+                }
+                end != WriteEnd::Gone
+            }
+            WriterEnd::TooFarBehind => false,
+        }
+    }
+
+    /// Writes what the shard left queued, whole frames in order; with `release`, hands the
+    /// socket back to the shard once the queue is empty.
+    async fn drain(&mut self, socket: &mut Socket, release: bool) -> Result<(), WriterEnd> {
+        let Some(sink) = self.sink.clone() else {
+            return Ok(());
+        };
+        loop {
+            let (turn, skipped) = sink.next(release);
+            if skipped > 0 && self.skipped(skipped) {
+                self.too_far_behind(socket).await;
+                return Err(WriterEnd::TooFarBehind);
+            }
+            match turn {
+                Turn::Frame(bytes) => {
+                    write(socket, &bytes, self.budget, &self.link.overflow)
+                        .await
+                        .map_err(WriterEnd::Write)?;
+                    self.sent.add_one();
+                }
+                Turn::Done => {
+                    if skipped == 0 {
+                        self.behind_since = None;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Writes a frame of the writer's own (a reply, a ping) in order with the shard's frames.
+    async fn write_own(&mut self, socket: &mut Socket, bytes: &[u8]) -> Result<(), WriterEnd> {
+        if let Some(sink) = &self.sink {
+            sink.hold();
+            self.drain(socket, false).await?;
+        }
+        write(socket, bytes, self.budget, &self.link.overflow)
+            .await
+            .map_err(WriterEnd::Write)?;
+        self.drain(socket, true).await
+    }
+
+    /// Sends a close frame (1008 with `reason`), with a second's grace, the shard kept out.
+    async fn close(&mut self, socket: &mut Socket, reason: &str) {
+        if let Some(sink) = &self.sink {
+            sink.hold();
+        }
+        let frame = close_frame(1008, reason);
+        let _ = write(socket, &frame, CLOSE_GRACE, &CancellationToken::new()).await;
+    }
 }
 
 #[cfg(test)]

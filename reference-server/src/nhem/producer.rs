@@ -113,11 +113,11 @@ pub async fn run(state: Arc<AppState>, mut pipeline: Pipeline, shutdown: Cancell
             json = mutated;
         }
         let bytes = crate::core::outgoing::text_frame(&json);
-        let _ = state.fanout.send(bytes.clone());
+        state.fanout.send(bytes.clone());
         if state.settings.has_fault(Fault::NonMonotonic) {
             if frame % 30 == 0 {
                 if let Some(old) = stale.take() {
-                    let _ = state.fanout.send(old);
+                    state.fanout.send(old);
                 }
             }
             if frame % 30 == 28 {

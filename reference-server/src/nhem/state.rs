@@ -8,16 +8,16 @@ use crate::nhem::metrics::Metrics;
 use crate::nhem::pipeline::{DetectionParams, RoiSample};
 use crate::nhem::settings::Settings;
 use crate::nhem::store::{ConfigStore, PersistedConfig, StoreError};
-use bytes::Bytes;
 use protocol::nhem::sanitize::{sanitize_input, InputType};
 use protocol::nhem::validate::validate_coordinates_in_frame;
 use protocol::nhem::*;
 use protocol::{ErrorCode, Timestamp};
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 
 /// One past frame, as `GET /data/realtime` reports it.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub struct AppState {
     pub started: Instant,
     /// `data` and `status` messages for every authenticated client, serialized and framed
     /// once (see `outgoing`).
-    pub fanout: broadcast::Sender<Bytes>,
+    pub fanout: Arc<crate::core::FanOut>,
     pub metrics: Metrics,
     /// Wakes the producer when detection starts, stops or pauses.
     pub detection_changed: Notify,
@@ -80,7 +80,7 @@ impl AppState {
             Some(saved) => (DetectionParams::from(saved.detection), saved.roi),
             None => (DetectionParams::default(), default_roi(frame_size)),
         };
-        let (fanout, _) = broadcast::channel(settings.client_queue_frames.max(1));
+        let fanout = Arc::new(crate::core::FanOut::new(settings.client_queue_frames));
         let status = if settings.start_stopped {
             DetectionStatus::Stopped
         } else {
@@ -183,7 +183,7 @@ impl AppState {
     pub fn publish_status(&self, reason: StatusReason) {
         let json = ServerMessage::Status(self.status_message(reason)).to_json();
         // No receivers is fine: nobody is connected.
-        let _ = self.fanout.send(crate::core::outgoing::text_frame(&json));
+        self.fanout.send(crate::core::outgoing::text_frame(&json));
     }
 
     pub fn system_status(&self) -> SystemStatus {

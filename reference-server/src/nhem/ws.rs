@@ -139,7 +139,7 @@ async fn session(
     tracing::debug!(%peer, id, "client authenticated");
     // Sent after auth_response and the initial status, through the same channel, so the
     // writer starts the broadcast only once those are written.
-    let _ = out.send(Out::Subscribe(Feed::Broadcast(state.fanout.subscribe())));
+    let _ = out.send(Out::Subscribe(Feed::Shared(state.fanout.clone())));
     drop(out);
     read_loop(&mut ws, state, shutdown, link).await;
     state.metrics.ws_clients.fetch_sub(1, Relaxed);

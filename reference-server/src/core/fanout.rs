@@ -1,0 +1,433 @@
+//! A broadcast written by a few tasks that each own many sockets.
+//!
+//! With one writer task per connection, every frame woke every connection's task through the
+//! broadcast channel before it wrote. Here a shard task per worker thread takes each frame
+//! once and writes it to each of its connections with a non-blocking `try_write`: no wake-up
+//! per connection. A connection whose socket would block, or whose writer is busy (a reply, a
+//! ping), gets the frame queued instead, and its writer task is woken to finish it under the
+//! slow-consumer policy; beyond the queue's capacity frames are skipped and counted, as the
+//! broadcast channel's lag did. Measured on the floor server (same machine, 1,000 clients):
+//! 7.14 and 6.53 µs of CPU per frame against 8.15 and 7.46 for one task per connection.
+//!
+//! Only plain TCP connections take this path; a TLS stream cannot be written from two tasks
+//! without a lock around rustls, so those writers read the broadcast channel themselves.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{ready, Context, Poll};
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::Notify;
+
+use super::StreamMetrics;
+
+/// Shared frames, framed once by a producer: sent here, written by the shards (plain TCP) or
+/// read from the channel by each TLS connection's writer.
+pub struct FanOut {
+    tx: broadcast::Sender<Bytes>,
+    /// How many frames a connection may have queued behind its writer before frames are
+    /// skipped (the channel's capacity).
+    capacity: usize,
+    shards: OnceLock<Vec<Arc<Shard>>>,
+    metrics: OnceLock<Arc<StreamMetrics>>,
+}
+
+impl FanOut {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        FanOut {
+            tx: broadcast::channel(capacity).0,
+            capacity,
+            shards: OnceLock::new(),
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// Sends a frame to every subscribed connection; nobody subscribed is fine.
+    pub fn send(&self, frame: Bytes) {
+        let _ = self.tx.send(frame);
+    }
+
+    /// A receiver of the frames, for a writer that cannot share its socket (TLS).
+    pub fn subscribe(&self) -> broadcast::Receiver<Bytes> {
+        self.tx.subscribe()
+    }
+
+    /// Puts `sink` on a shard (the shards start with the first one, on the current runtime).
+    pub(super) fn attach(&self, sink: Arc<Sink>, metrics: &Arc<StreamMetrics>) {
+        let metrics = self.metrics.get_or_init(|| metrics.clone()).clone();
+        let shards = self.shards.get_or_init(|| {
+            let workers = tokio::runtime::Handle::current().metrics().num_workers();
+            (0..workers.clamp(1, 8))
+                .map(|_| {
+                    let shard = Arc::new(Shard::default());
+                    tokio::spawn(shard.clone().run(self.tx.subscribe(), metrics.clone()));
+                    shard
+                })
+                .collect()
+        });
+        let shard = &shards[(sink.id as usize) % shards.len()];
+        let _ = sink.shard.set(Arc::downgrade(shard));
+        lock(&shard.sinks).push(sink);
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// Some of the connections, written by one task.
+#[derive(Default)]
+struct Shard {
+    sinks: Mutex<Vec<Arc<Sink>>>,
+}
+
+impl Shard {
+    async fn run(self: Arc<Self>, mut rx: broadcast::Receiver<Bytes>, metrics: Arc<StreamMetrics>) {
+        loop {
+            let frame = rx.recv().await;
+            let mut sinks = lock(&self.sinks);
+            let mut sent = 0;
+            sinks.retain(|sink| match &frame {
+                Ok(frame) => match sink.offer(frame) {
+                    Offer::Sent => {
+                        sent += 1;
+                        true
+                    }
+                    Offer::Queued => true,
+                    Offer::Gone => false,
+                },
+                // The shard itself fell behind: so did each of its connections.
+                Err(RecvError::Lagged(n)) => sink.skip(*n),
+                Err(RecvError::Closed) => false,
+            });
+            drop(sinks);
+            metrics.frames_sent_total.fetch_add(sent, Relaxed);
+            if matches!(frame, Err(RecvError::Closed)) {
+                return;
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One connection's end of the fan-out, shared by its shard and its writer task.
+pub(super) struct Sink {
+    pub id: u64,
+    pub socket: SharedHalf,
+    state: Mutex<SinkState>,
+    /// The writer has frames to finish, or frames were skipped.
+    pub wake: Notify,
+    /// Set by the reader before it sends a close frame: no stream frame may follow it.
+    closing: Arc<AtomicBool>,
+    capacity: usize,
+    /// Where it is attached, so that leaving takes it off at once (and closes the socket)
+    /// rather than at the next frame, which a stopped stream may never send.
+    shard: OnceLock<std::sync::Weak<Shard>>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    /// The writer is writing (a reply, a ping, frames the shard could not finish): the shard
+    /// queues behind it, so frames stay whole and in order.
+    writer_busy: bool,
+    /// Stream frames for the writer, in order; the first may be the rest of a cut frame.
+    queued: VecDeque<Bytes>,
+    /// Frames skipped since the writer last looked.
+    skipped: u64,
+    /// The writer has ended: the shard forgets the sink.
+    gone: bool,
+}
+
+enum Offer {
+    Sent,
+    Queued,
+    Gone,
+}
+
+/// What the writer takes from its sink.
+pub(super) enum Turn {
+    /// A frame to write (the writer holds the socket until it asks again).
+    Frame(Bytes),
+    /// Nothing queued: the shard writes again.
+    Done,
+}
+
+impl Sink {
+    pub fn new(
+        id: u64,
+        socket: SharedHalf,
+        closing: Arc<AtomicBool>,
+        fanout: &FanOut,
+    ) -> Arc<Self> {
+        Arc::new(Sink {
+            id,
+            socket,
+            state: Mutex::new(SinkState::default()),
+            wake: Notify::new(),
+            closing,
+            capacity: fanout.capacity(),
+            shard: OnceLock::new(),
+        })
+    }
+
+    fn offer(&self, frame: &Bytes) -> Offer {
+        let mut state = lock(&self.state);
+        if state.gone {
+            return Offer::Gone;
+        }
+        if self.closing.load(Relaxed) {
+            return Offer::Queued;
+        }
+        if state.writer_busy {
+            if state.queued.len() < self.capacity {
+                state.queued.push_back(frame.clone());
+            } else {
+                state.skipped += 1;
+                drop(state);
+                self.wake.notify_one();
+            }
+            return Offer::Queued;
+        }
+        // The lock is held through the write: the writer cannot start one in between.
+        match self.socket.0.try_write(frame) {
+            Ok(n) if n == frame.len() => return Offer::Sent,
+            Ok(n) => state.queued.push_back(frame.slice(n..)),
+            // Would block, or failed: the writer's own write finds out which, under its budget.
+            Err(_) => state.queued.push_back(frame.clone()),
+        }
+        state.writer_busy = true;
+        drop(state);
+        self.wake.notify_one();
+        Offer::Queued
+    }
+
+    /// `n` frames passed this connection by; `true`: keep the sink.
+    fn skip(&self, n: u64) -> bool {
+        let mut state = lock(&self.state);
+        state.skipped += n;
+        let keep = !state.gone;
+        drop(state);
+        self.wake.notify_one();
+        keep
+    }
+
+    /// The writer is about to write something of its own: from now on the shard queues.
+    pub fn hold(&self) {
+        lock(&self.state).writer_busy = true;
+    }
+
+    /// The next queued frame for the writer to write, and the frames skipped since it last
+    /// asked. On `Done` with `release` the shard writes again; without, the writer keeps the
+    /// socket (it has a frame of its own to write).
+    pub fn next(&self, release: bool) -> (Turn, u64) {
+        let mut state = lock(&self.state);
+        let skipped = std::mem::take(&mut state.skipped);
+        match state.queued.pop_front() {
+            Some(frame) => {
+                state.writer_busy = true;
+                (Turn::Frame(frame), skipped)
+            }
+            None => {
+                state.writer_busy = !release;
+                (Turn::Done, skipped)
+            }
+        }
+    }
+
+    /// The writer has ended.
+    pub fn leave(&self) {
+        {
+            let mut state = lock(&self.state);
+            state.gone = true;
+            state.queued.clear();
+        }
+        // Not under the sink's lock: the shard takes its list's lock, then each sink's.
+        if let Some(shard) = self.shard.get().and_then(std::sync::Weak::upgrade) {
+            lock(&shard.sinks).retain(|sink| !std::ptr::eq(&**sink, self));
+        }
+    }
+}
+
+/// The write half of a plain TCP connection, writable through a shared reference: by its
+/// writer task (as `AsyncWrite`) and by its fan-out shard (`try_write`), never at once.
+#[derive(Clone)]
+pub struct SharedHalf(pub Arc<OwnedWriteHalf>);
+
+impl AsyncWrite for SharedHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let stream = self.0.as_ref().as_ref();
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let stream: &tokio::net::TcpStream = self.0.as_ref().as_ref();
+        Poll::Ready(socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A connected pair: the server's shared write half and the client's stream.
+    async fn pair() -> (SharedHalf, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let (_, write) = server.into_split();
+        (SharedHalf(Arc::new(write)), client)
+    }
+
+    fn sink(socket: SharedHalf, capacity: usize) -> (Arc<Sink>, Arc<AtomicBool>) {
+        let closing = Arc::new(AtomicBool::new(false));
+        let sink = Sink::new(7, socket, closing.clone(), &FanOut::new(capacity));
+        (sink, closing)
+    }
+
+    async fn read_exactly(client: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        client.read_exact(&mut buf).await.expect("read");
+        buf
+    }
+
+    #[tokio::test]
+    async fn an_idle_sink_is_written_by_the_shard_and_a_busy_one_queues_in_order() {
+        let (socket, mut client) = pair().await;
+        let (sink, _) = sink(socket, 2);
+        assert!(matches!(
+            sink.offer(&Bytes::from_static(b"one")),
+            Offer::Sent
+        ));
+        assert_eq!(read_exactly(&mut client, 3).await, b"one");
+
+        // The writer holds the socket: frames queue behind it, then are skipped and counted.
+        sink.hold();
+        for frame in [&b"two"[..], b"three", b"four", b"five"] {
+            assert!(matches!(
+                sink.offer(&Bytes::copy_from_slice(frame)),
+                Offer::Queued
+            ));
+        }
+        let (turn, skipped) = sink.next(false);
+        assert!(matches!(turn, Turn::Frame(f) if f == "two"));
+        assert_eq!(skipped, 2, "capacity 2: four and five were skipped");
+        assert!(matches!(sink.next(false), (Turn::Frame(f), 0) if f == "three"));
+        // Not released: the writer still has the socket, the shard keeps queueing.
+        assert!(matches!(sink.next(false), (Turn::Done, 0)));
+        assert!(matches!(
+            sink.offer(&Bytes::from_static(b"six")),
+            Offer::Queued
+        ));
+        assert!(matches!(sink.next(true), (Turn::Frame(f), 0) if f == "six"));
+        assert!(matches!(sink.next(true), (Turn::Done, 0)));
+        // Released: the shard writes again.
+        assert!(matches!(
+            sink.offer(&Bytes::from_static(b"seven")),
+            Offer::Sent
+        ));
+        assert_eq!(read_exactly(&mut client, 5).await, b"seven");
+        sink.leave();
+        assert!(matches!(sink.offer(&Bytes::from_static(b"x")), Offer::Gone));
+    }
+
+    #[tokio::test]
+    async fn a_closing_connection_gets_no_more_frames() {
+        let (socket, mut client) = pair().await;
+        let (sink, closing) = sink(socket, 4);
+        closing.store(true, Relaxed);
+        assert!(matches!(
+            sink.offer(&Bytes::from_static(b"late")),
+            Offer::Queued
+        ));
+        assert!(
+            matches!(sink.next(true), (Turn::Done, 0)),
+            "nothing queued either"
+        );
+        drop(sink);
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            client.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+
+    #[tokio::test]
+    async fn a_frame_the_socket_takes_in_part_is_finished_by_the_writer() {
+        let (socket, mut client) = pair().await;
+        let (sink, _) = sink(socket, 4);
+        // Far more than loopback buffers take while the client does not read.
+        let frame = Bytes::from(vec![b'x'; 64 << 20]);
+        assert!(matches!(sink.offer(&frame), Offer::Queued));
+        let Turn::Frame(rest) = sink.next(true).0 else {
+            panic!("the rest of the frame is the writer's");
+        };
+        let written = frame.len() - rest.len();
+        assert!(written > 0 && !rest.is_empty(), "cut at {written}");
+        assert_eq!(&frame[written..], &rest[..]);
+        // Until the writer has finished it, the shard writes nothing after it.
+        assert!(matches!(
+            sink.offer(&Bytes::from_static(b"next")),
+            Offer::Queued
+        ));
+        let got = read_exactly(&mut client, written).await;
+        assert!(got.iter().all(|&b| b == b'x'));
+    }
+
+    #[tokio::test]
+    async fn a_sent_frame_reaches_an_attached_connection_and_leaving_detaches_it() {
+        let (socket, mut client) = pair().await;
+        let fanout = FanOut::new(4);
+        let metrics = Arc::new(StreamMetrics::default());
+        let closing = Arc::new(AtomicBool::new(false));
+        let sink = Sink::new(3, socket, closing, &fanout);
+        fanout.attach(sink.clone(), &metrics);
+        fanout.send(Bytes::from_static(b"frame"));
+        assert_eq!(read_exactly(&mut client, 5).await, b"frame");
+        let shard = sink
+            .shard
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .expect("attached");
+        assert_eq!(lock(&shard.sinks).len(), 1);
+        sink.leave();
+        assert!(lock(&shard.sinks).is_empty());
+        // The shard counts its sends once it has gone through its list.
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while metrics.frames_sent_total.load(Relaxed) != 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the frame is counted as sent");
+    }
+}
