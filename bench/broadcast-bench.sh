@@ -35,6 +35,9 @@ start_server() { # NAME PORT -> pid on stdout
     local name=$1 port=$2 data
     case $name in
         ours) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn >/dev/null 2>&1 & ;;
+        # Issue 13's connection test: 10,000 clients at 6 frames/s, the same 60k frames/s.
+        ours-6fps) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
+            --fps 6 --max-connections 11000 >/dev/null 2>&1 & ;;
         ours-tls) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
             --tls-cert "$tls_dir/cert.pem" --tls-key "$tls_dir/key.pem" >/dev/null 2>&1 & ;;
         raw) "${server_cpu[@]}" target/release/raw-broadcast "$port" 60 >/dev/null 2>&1 & ;;
@@ -85,6 +88,8 @@ if jsonl:
             "server_us_per_frame": per_frame, "server_rss_kib": rss_kib,
             "generator_us_per_msg": g["cpu_us_per_message"], "generator_lag_p99_ms": g["loop_lag_p99_ms"],
             "generator_kib_per_client": g["rss_kib_per_client"], "trustworthy": r["trustworthy"],
+            "generator_read_lag_p99_ms": g.get("read_lag_p99_ms"), "received": f["received"],
+            "connects": r["counters"]["connects"], "connect_errors": r["counters"]["connect_errors"],
         }) + "\n")
 PY
 }

@@ -65,6 +65,21 @@ pub struct GeneratorHealth {
     pub warnings: Vec<String>,
 }
 
+/// How the stream's arrival times were taken, for the trust verdict.
+#[derive(Debug, Clone, Copy)]
+pub enum Arrivals {
+    /// In the generator's own tasks, when it got to them: its timer lag is in every latency.
+    Userspace,
+    /// By the kernel as the frames arrived (the reader threads): the latencies do not include
+    /// the generator's lag, unless it falls a whole stream period behind and reads two frames
+    /// at once (they then share the later one's time). `read_lag_p99_ms` is how far behind it
+    /// read; `period_ms` the stream's period.
+    Kernel {
+        read_lag_p99_ms: f64,
+        period_ms: f64,
+    },
+}
+
 impl GeneratorHealth {
     pub fn assess(
         cpu_seconds: f64,
@@ -73,6 +88,7 @@ impl GeneratorHealth {
         clients: usize,
         messages: u64,
         lag: &Histogram<u64>,
+        arrivals: Arrivals,
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cpu_utilization = cpu_seconds / (wall_s.max(1e-9) * cores as f64);
@@ -86,8 +102,21 @@ impl GeneratorHealth {
         if cpu_utilization > 0.85 {
             warnings.push(format!("the generator used {:.0}% of all {cores} cores: it is saturated, its latencies include its own queueing", cpu_utilization * 100.0));
         }
-        if loop_lag_p99_ms > 5.0 {
-            warnings.push(format!("the generator's own timers fired up to {loop_lag_p99_ms:.1} ms late (p99): latencies below that are not measurable"));
+        let mut read_lag = None;
+        match arrivals {
+            Arrivals::Userspace if loop_lag_p99_ms > 5.0 => {
+                warnings.push(format!("the generator's own timers fired up to {loop_lag_p99_ms:.1} ms late (p99): latencies below that are not measurable"));
+            }
+            Arrivals::Userspace => {}
+            Arrivals::Kernel {
+                read_lag_p99_ms,
+                period_ms,
+            } => {
+                read_lag = Some(read_lag_p99_ms);
+                if read_lag_p99_ms > period_ms {
+                    warnings.push(format!("the generator read frames up to {read_lag_p99_ms:.1} ms after the kernel received them (p99), more than the stream's {period_ms:.1} ms period: frames read together share the later one's arrival time"));
+                }
+            }
         }
         GeneratorHealth {
             cores,
@@ -101,11 +130,44 @@ impl GeneratorHealth {
             },
             loop_lag_p99_ms,
             loop_lag_max_ms: lag.max() as f64 / 1000.0,
-            read_lag_p99_ms: None,
+            read_lag_p99_ms: read_lag,
             cpu_us_per_message,
             cores_per_1000_msgs_per_s: cpu_us_per_message / 1000.0,
             trustworthy: warnings.is_empty(),
             warnings,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_stamped_arrivals_are_judged_by_read_lag_not_timer_lag() {
+        let mut lag = histo::new_us();
+        histo::record(&mut lag, 8_000);
+        let assess = |arrivals| GeneratorHealth::assess(1.0, 10.0, 10.0, 10, 1000, &lag, arrivals);
+        let userspace = assess(Arrivals::Userspace);
+        assert!(
+            !userspace.trustworthy,
+            "8 ms of timer lag is in every latency"
+        );
+        let kernel = assess(Arrivals::Kernel {
+            read_lag_p99_ms: 8.0,
+            period_ms: 16.7,
+        });
+        assert!(kernel.trustworthy, "{:?}", kernel.warnings);
+        assert_eq!(kernel.read_lag_p99_ms, Some(8.0));
+        let behind = assess(Arrivals::Kernel {
+            read_lag_p99_ms: 20.0,
+            period_ms: 16.7,
+        });
+        assert!(!behind.trustworthy);
+        assert!(
+            behind.warnings[0].contains("period"),
+            "{:?}",
+            behind.warnings
+        );
     }
 }

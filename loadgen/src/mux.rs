@@ -52,6 +52,8 @@ const MIN_SPARE: usize = 512;
 pub struct ReaderLag {
     pub tick: Histogram<u64>,
     pub read: Histogram<u64>,
+    /// Reads the kernel gave no timestamp for (their arrival was taken at the read).
+    pub unstamped: u64,
 }
 
 impl ReaderLag {
@@ -59,6 +61,7 @@ impl ReaderLag {
         ReaderLag {
             tick: crate::histo::new_us(),
             read: crate::histo::new_us(),
+            unstamped: 0,
         }
     }
 }
@@ -150,6 +153,7 @@ impl Readers {
             if let Ok(lag) = thread.join() {
                 let _ = all.tick.add(&lag.tick);
                 let _ = all.read.add(&lag.read);
+                all.unstamped += lag.unstamped;
             }
         }
         all
@@ -452,6 +456,7 @@ impl Session {
                 Ok((n, stamp)) => {
                     self.filled += n;
                     let now = now_us();
+                    lag.unstamped += u64::from(stamp.is_none());
                     let arrived = stamp.map_or(now, |s| s.min(now));
                     crate::histo::record(&mut lag.read, (now - arrived).max(1) as u64);
                     if let Flow::Ended { early } = self.frames(arrived, target, local) {

@@ -249,17 +249,30 @@ pub async fn run(config: RunConfig) -> LoadReport {
     if let Some(readers) = &reader_lag {
         let _ = lag.add(&readers.tick);
     }
-    let mut health = GeneratorHealth::assess(
+    // The readers stamp arrivals with the kernel's time: their lag is judged against the
+    // stream's period instead of the timer's.
+    let announced_us = recorder.announced_period_us.load(Relaxed);
+    let period_us = if announced_us > 0 {
+        announced_us
+    } else {
+        target.shape.period_us.max(1) as u64
+    };
+    let arrivals = match reader_lag.filter(|r| !r.read.is_empty() && r.unstamped == 0) {
+        Some(readers) => monitor::Arrivals::Kernel {
+            read_lag_p99_ms: readers.read.value_at_quantile(0.99) as f64 / 1000.0,
+            period_ms: period_us as f64 / 1000.0,
+        },
+        None => monitor::Arrivals::Userspace,
+    };
+    let health = GeneratorHealth::assess(
         cpu,
         wall_s,
         monitor::rss_mib().unwrap_or(0.0),
         mine.len(),
         messages,
         &lag,
+        arrivals,
     );
-    health.read_lag_p99_ms = reader_lag
-        .filter(|r| !r.read.is_empty())
-        .map(|r| r.read.value_at_quantile(0.99) as f64 / 1000.0);
     let info = RunInfo {
         started_at,
         target: if config.scenario == Scenario::Polling {
