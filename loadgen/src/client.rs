@@ -173,6 +173,8 @@ impl Connection {
             .await
             .map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
+        // Before anything arrives: a segment received before it has no timestamp.
+        crate::mux::stamp_arrivals(&stream);
         let ahead = crate::wire::handshake(&mut stream, &request).await?;
         Ok(Connection::Reader(stream, ahead))
     }

@@ -160,6 +160,12 @@ impl Readers {
     }
 }
 
+/// Asks the kernel to stamp what `socket` receives (`SO_TIMESTAMPNS`); where it cannot, the
+/// readers take the arrival time at the read and the report counts those reads.
+pub fn stamp_arrivals(socket: &impl std::os::fd::AsFd) {
+    let _ = setsockopt(socket, sockopt::ReceiveTimestampns, &true);
+}
+
 /// Sends `hello` and reads frames (10 s at most) until the profile's ready message, on the
 /// codec, keeping in `ahead` what follows it; `Ok(false)`: the server refused.
 pub async fn start_session(
@@ -328,8 +334,6 @@ impl<'a> Reader<'a> {
                 self.sessions.push(None);
                 self.sessions.len() - 1
             });
-            // Kernel receive timestamps; without them the arrival time is taken at the read.
-            let _ = setsockopt(&handoff.stream, sockopt::ReceiveTimestampns, &true);
             let mut stream = mio::net::TcpStream::from_std(handoff.stream);
             if self
                 .poll

@@ -190,34 +190,22 @@ pub async fn handshake(stream: &mut TcpStream, request: &Request) -> Result<Vec<
 mod tests {
     use super::*;
 
-    fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![0x80 | opcode];
-        match payload.len() {
-            n @ 0..=125 => out.push(n as u8),
-            n @ 126..=0xFFFF => {
-                out.push(126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(payload);
-        out
+    /// A server's text frame, as the reference server frames it.
+    fn server_frame(payload: &str) -> Vec<u8> {
+        reference_server::core::outgoing::text_frame(payload).to_vec()
     }
 
     #[test]
     fn parses_each_length_form_and_waits_for_the_rest() {
         for size in [0, 5, 125, 126, 300, 65_535, 65_536, 70_000] {
-            let payload = vec![b'x'; size];
-            let bytes = server_frame(OP_TEXT, &payload);
+            let payload = "x".repeat(size);
+            let bytes = server_frame(&payload);
             let frame = parse(&bytes).expect("valid").expect("complete");
             assert_eq!(
                 (frame.fin, frame.opcode, frame.len),
                 (true, OP_TEXT, bytes.len())
             );
-            assert_eq!(&bytes[frame.payload], &payload[..]);
+            assert_eq!(&bytes[frame.payload], payload.as_bytes());
             for cut in [0, 1, bytes.len() - 1] {
                 if cut < bytes.len() {
                     assert_eq!(parse(&bytes[..cut]), Ok(None), "size {size}, cut {cut}");
