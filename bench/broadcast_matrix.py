@@ -54,7 +54,8 @@ def connections(rows: list[dict]) -> list[str]:
             f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms. Server {r['server_rss_kib'] / clients:.1f} KiB "
             f"per connection, {r['server_us_per_frame']:.2f} µs CPU per frame; generator "
             f"{r['generator_kib_per_client']:.1f} KiB per client, {r['generator_us_per_msg']:.2f} µs per message, "
-            f"timer lag p99 {r['generator_lag_p99_ms']:.2f} ms, trustworthy: {'yes' if r['trustworthy'] else 'no'}.")
+            f"timer lag p99 {r['generator_lag_p99_ms']:.2f} ms (the connect ramp), read lag p99 "
+            f"{r.get('generator_read_lag_p99_ms') or 0:.2f} ms, trustworthy: {'yes' if r['trustworthy'] else 'no'}.")
     return lines
 
 

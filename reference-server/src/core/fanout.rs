@@ -59,7 +59,7 @@ impl FanOut {
     }
 
     /// Puts `sink` on a shard (the shards start with the first one, on the current runtime).
-    pub(super) fn attach(&self, sink: Arc<Sink>, metrics: &Arc<StreamMetrics>) {
+    pub(super) async fn attach(&self, sink: Arc<Sink>, metrics: &Arc<StreamMetrics>) {
         let metrics = self.metrics.get_or_init(|| metrics.clone()).clone();
         let shards = self.shards.get_or_init(|| {
             let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -73,7 +73,7 @@ impl FanOut {
         });
         let shard = &shards[(sink.id as usize) % shards.len()];
         let _ = sink.shard.set(Arc::downgrade(shard));
-        lock(&shard.sinks).push(sink);
+        shard.sinks.lock().await.push(sink);
     }
 
     pub(super) fn capacity(&self) -> usize {
@@ -84,33 +84,53 @@ impl FanOut {
 /// Some of the connections, written by one task.
 #[derive(Default)]
 struct Shard {
-    sinks: Mutex<Vec<Arc<Sink>>>,
+    /// An async lock, held through a frame's whole pass (yields included): a connection joins
+    /// or leaves between frames, so none is passed over or offered a frame twice.
+    sinks: tokio::sync::Mutex<Vec<Arc<Sink>>>,
 }
+
+/// Sockets a shard writes before it yields: a pass over 5,000 sockets takes ~35 ms, which
+/// would hold its worker thread from every other task (the producer's timer, handshakes).
+const SOCKETS_PER_TURN: usize = 256;
 
 impl Shard {
     async fn run(self: Arc<Self>, mut rx: broadcast::Receiver<Bytes>, metrics: Arc<StreamMetrics>) {
         loop {
             let frame = rx.recv().await;
-            let mut sinks = lock(&self.sinks);
-            let mut sent = 0;
-            sinks.retain(|sink| match &frame {
-                Ok(frame) => match sink.offer(frame) {
-                    Offer::Sent => {
-                        sent += 1;
-                        true
-                    }
-                    Offer::Queued => true,
-                    Offer::Gone => false,
-                },
-                // The shard itself fell behind: so did each of its connections.
-                Err(RecvError::Lagged(n)) => sink.skip(*n),
-                Err(RecvError::Closed) => false,
-            });
-            drop(sinks);
-            metrics.frames_sent_total.fetch_add(sent, Relaxed);
             if matches!(frame, Err(RecvError::Closed)) {
                 return;
             }
+            let mut sinks = self.sinks.lock().await;
+            let (mut sent, mut gone) = (0, false);
+            let mut start = 0;
+            while start < sinks.len() {
+                let end = (start + SOCKETS_PER_TURN).min(sinks.len());
+                for sink in &sinks[start..end] {
+                    let kept = match &frame {
+                        Ok(frame) => match sink.offer(frame) {
+                            Offer::Sent => {
+                                sent += 1;
+                                true
+                            }
+                            Offer::Queued => true,
+                            Offer::Gone => false,
+                        },
+                        // The shard itself fell behind: so did each of its connections.
+                        Err(RecvError::Lagged(n)) => sink.skip(*n),
+                        Err(RecvError::Closed) => true,
+                    };
+                    gone |= !kept;
+                }
+                start = end;
+                if start < sinks.len() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            if gone {
+                sinks.retain(|sink| !sink.is_gone());
+            }
+            drop(sinks);
+            metrics.frames_sent_total.fetch_add(sent, Relaxed);
         }
     }
 }
@@ -243,8 +263,12 @@ impl Sink {
         }
     }
 
+    fn is_gone(&self) -> bool {
+        lock(&self.state).gone
+    }
+
     /// The writer has ended.
-    pub fn leave(&self) {
+    pub async fn leave(&self) {
         {
             let mut state = lock(&self.state);
             state.gone = true;
@@ -252,7 +276,8 @@ impl Sink {
         }
         // Not under the sink's lock: the shard takes its list's lock, then each sink's.
         if let Some(shard) = self.shard.get().and_then(std::sync::Weak::upgrade) {
-            lock(&shard.sinks).retain(|sink| !std::ptr::eq(&**sink, self));
+            let mut sinks = shard.sinks.lock().await;
+            sinks.retain(|sink| !std::ptr::eq(&**sink, self));
         }
     }
 }
@@ -354,7 +379,7 @@ mod tests {
             Offer::Sent
         ));
         assert_eq!(read_exactly(&mut client, 5).await, b"seven");
-        sink.leave();
+        sink.leave().await;
         assert!(matches!(sink.offer(&Bytes::from_static(b"x")), Offer::Gone));
     }
 
@@ -410,7 +435,7 @@ mod tests {
         let metrics = Arc::new(StreamMetrics::default());
         let closing = Arc::new(AtomicBool::new(false));
         let sink = Sink::new(3, socket, closing, &fanout);
-        fanout.attach(sink.clone(), &metrics);
+        fanout.attach(sink.clone(), &metrics).await;
         fanout.send(Bytes::from_static(b"frame"));
         assert_eq!(read_exactly(&mut client, 5).await, b"frame");
         let shard = sink
@@ -418,9 +443,9 @@ mod tests {
             .get()
             .and_then(std::sync::Weak::upgrade)
             .expect("attached");
-        assert_eq!(lock(&shard.sinks).len(), 1);
-        sink.leave();
-        assert!(lock(&shard.sinks).is_empty());
+        assert_eq!(shard.sinks.lock().await.len(), 1);
+        sink.leave().await;
+        assert!(shard.sinks.lock().await.is_empty());
         // The shard counts its sends once it has gone through its list.
         tokio::time::timeout(std::time::Duration::from_secs(10), async {
             while metrics.frames_sent_total.load(Relaxed) != 1 {

@@ -553,7 +553,7 @@ pub async fn run(
                     match &socket {
                         Either::Left(shared) => {
                             let sink = Sink::new(id, shared.clone(), link.closing.clone(), &fanout);
-                            fanout.attach(sink.clone(), &shared_metrics);
+                            fanout.attach(sink.clone(), &shared_metrics).await;
                             w.sink = Some(sink);
                             frames = Some(Feed::Shared(fanout));
                         }
@@ -583,7 +583,7 @@ pub async fn run(
         }
     }
     if let Some(sink) = &w.sink {
-        sink.leave();
+        sink.leave().await;
     }
     link.writer_done.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
