@@ -665,7 +665,7 @@ pub async fn source(
                 if head(text.as_str()).is_some_and(|h| h.ty.is_some() && h.ty == ack) {
                     if let Some(at) = awaiting.pop_front() {
                         local.counters.pongs += 1;
-                        crate::histo::record(&mut local.rtt, at.elapsed().as_micros() as u64);
+                        local.record_rtt(at.elapsed().as_micros() as u64);
                     }
                 }
             }
@@ -755,7 +755,7 @@ pub async fn http_source(
         ));
     }
     local.counters.pongs += rtt.len();
-    let _ = local.rtt.add(&rtt);
+    local.add_rtt(&rtt);
     local.finish();
 }
 

@@ -634,14 +634,17 @@ pub fn to_markdown(r: &LoadReport) -> String {
     for g in &r.generators {
         let _ = writeln!(
             out,
-            "- {:.0}% of {} cores, {:.1} MiB RSS ({:.1} KiB per client), timer lag p99 {:.2} ms, {:.2} µs CPU per message ({:.4} cores per 1,000 msg/s)",
+            "- {:.0}% of {} cores, {:.1} MiB RSS ({:.1} KiB per client), timer lag p99 {:.2} ms, {:.2} µs CPU per message ({:.4} cores per 1,000 msg/s){}",
             g.cpu_utilization * 100.0,
             g.cores,
             g.rss_mib,
             g.rss_kib_per_client,
             g.loop_lag_p99_ms,
             g.cpu_us_per_message,
-            g.cores_per_1000_msgs_per_s
+            g.cores_per_1000_msgs_per_s,
+            g.cpu_us_per_message_steady
+                .map(|us| format!(", {us:.2} once every client was up"))
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(out, "\n_Method: {}_", r.method);

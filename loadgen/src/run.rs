@@ -186,11 +186,18 @@ pub async fn run(config: RunConfig) -> LoadReport {
         bar
     });
     let mut last_frames = 0;
+    // CPU and frames from a second after the ramp to the end, for the steady cost per frame.
+    let steady_from = started + ramp + Duration::from_secs(1);
+    let mut steady_start: Option<(f64, u64)> = None;
     while Instant::now() < end {
         tokio::time::sleep(
             Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
         )
         .await;
+        let now = Instant::now();
+        if steady_start.is_none() && now >= steady_from && now + Duration::from_secs(1) < end {
+            steady_start = monitor::cpu_seconds().map(|cpu| (cpu, recorder.frames.load(Relaxed)));
+        }
         let connected = recorder.connected.load(Relaxed);
         recorder
             .lock()
@@ -206,6 +213,10 @@ pub async fn run(config: RunConfig) -> LoadReport {
             last_frames = frames;
         }
     }
+    let steady = steady_start.and_then(|(cpu, frames)| {
+        let (cpu_now, frames_now) = (monitor::cpu_seconds()?, recorder.frames.load(Relaxed));
+        (frames_now > frames).then(|| (cpu_now - cpu) * 1e6 / (frames_now - frames) as f64)
+    });
     if let Some(source) = source {
         let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
     }
@@ -267,7 +278,7 @@ pub async fn run(config: RunConfig) -> LoadReport {
             },
             None => monitor::Arrivals::Userspace,
         };
-    let health = GeneratorHealth::assess(
+    let mut health = GeneratorHealth::assess(
         cpu,
         wall_s,
         monitor::rss_mib().unwrap_or(0.0),
@@ -276,6 +287,7 @@ pub async fn run(config: RunConfig) -> LoadReport {
         &lag,
         arrivals,
     );
+    health.cpu_us_per_message_steady = steady;
     let info = RunInfo {
         started_at,
         target: if config.scenario == Scenario::Polling {
