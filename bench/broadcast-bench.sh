@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Same-run comparison of 60 FPS broadcast servers under loadgen, on loopback.
-#   bench/broadcast-bench.sh [SECONDS]      (release builds of reference-server, raw-broadcast, loadgen)
+#   bench/broadcast-bench.sh [SECONDS]      (release builds of reference-server, raw-broadcast, loadgen, raw-reader)
 # For each server and client count: one bounded loadgen run; prints a Markdown table row with
 # latency percentiles, loss, server CPU per delivered frame (from /proc/PID/stat) and the
 # generator's own cost. Reports land in reports/bench/<server>-<clients>/.
@@ -87,6 +87,7 @@ if jsonl:
             "loss_percent": f["loss_percent"], "fps_per_client": f["delivered_fps_per_client"],
             "server_us_per_frame": per_frame, "server_rss_kib": rss_kib,
             "generator_us_per_msg": g["cpu_us_per_message"], "generator_lag_p99_ms": g["loop_lag_p99_ms"],
+            "generator_us_per_msg_steady": g.get("cpu_us_per_message_steady"),
             "generator_kib_per_client": g["rss_kib_per_client"], "trustworthy": r["trustworthy"],
             "generator_read_lag_p99_ms": g.get("read_lag_p99_ms"), "received": f["received"],
             "connects": r["counters"]["connects"], "connect_errors": r["counters"]["connect_errors"],
@@ -94,6 +95,42 @@ if jsonl:
 PY
 }
 
+# The generator's floor (issue 13): bench/raw-reader, the cheapest reader there is, in loadgen's
+# place against the same server; its CPU per frame is over a window after every client is up.
+# GENERATOR is raw-reader (plain reads) or raw-reader-stamps (recvmsg with SO_TIMESTAMPNS, as
+# loadgen reads).
+run_floor() { # NAME CLIENTS GENERATOR
+    local name=$1 clients=$2 generator=$3 port pid dir stamps=()
+    [ "$generator" = raw-reader-stamps ] && stamps=(--stamps)
+    port=$(free_port)
+    pid=$(start_server "$name" "$port")
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    dir="reports/bench/$name-$clients-$generator"
+    mkdir -p "$dir"
+    "${loadgen_cpu[@]}" target/release/raw-reader --ws "ws://127.0.0.1:$port/" --clients "$clients" --seconds "$seconds" "${stamps[@]}" \
+        >"$dir/raw-reader.json" 2>"$dir/raw-reader.err" || true
+    stop_server "$pid"
+    python3 - "$dir/raw-reader.json" "$name" "$clients" "$generator" "${BENCH_PIN:-0}" "${BENCH_JSONL:-}" <<'PY'
+import json, sys
+path, name, clients, generator, pinned, jsonl = sys.argv[1:]
+try:
+    r = json.load(open(path))
+except (OSError, ValueError):
+    print(f"| {name} ({generator}) | {clients} | failed: see {path.rsplit('/', 1)[0]}/raw-reader.err |")
+    sys.exit(0)
+print(f"| {name} ({generator}) | {clients} | – | – | – | – | – | {r['cpu_us_per_frame']:.2f} | – |")
+if jsonl:
+    with open(jsonl, "a") as out:
+        out.write(json.dumps({
+            "server": name, "clients": int(clients), "pinned": pinned == "1", "generator": generator,
+            "generator_us_per_msg": r["cpu_us_per_frame"], "fps_per_client": r["fps_per_client"],
+            "generator_kib_per_client": r["rss_kib_per_client"], "closed_by_server": r["closed_by_server"],
+        }) + "\n")
+PY
+}
+
+# A spec is SERVER:CLIENTS, or SERVER:CLIENTS:GENERATOR for the generator's floor.
 for spec in ${BENCH_RUNS:-raw:1000 ours:1000 node:1000 python:1000 raw:2000 ours:2000 node:2000 python:2000 ours:500 ours:1500 ours:2500}; do
-    run "${spec%%:*}" "${spec##*:}"
+    IFS=: read -r name clients generator <<<"$spec"
+    if [ -n "$generator" ]; then run_floor "$name" "$clients" "$generator"; else run "$name" "$clients"; fi
 done

@@ -5,7 +5,7 @@
 # spliced into docs/BENCHMARKS.md between the broadcast-matrix markers.
 #   bench/broadcast-matrix.sh [SECONDS] [ROUNDS] ["CLIENT COUNTS"] ["SERVERS"]
 #   defaults: 10 s, 3 rounds, "500 1000 2000 2500", "raw ours node python"
-# Builds what it runs (release reference-server, raw-broadcast, loadgen); Node `ws` and Python
+# Builds what it runs (release reference-server, raw-broadcast, loadgen, raw-reader); Node `ws` and Python
 # `websockets` come from .tools (scripts/check-api-docs installs them). Within a round every
 # server is run at one client count before the next count, so each comparison is minutes apart
 # at most. Rows land in reports/bench/matrix/rows.jsonl; each run's reports in reports/bench/.
@@ -16,7 +16,7 @@ seconds=${1:-10}
 rounds=${2:-3}
 counts=${3:-500 1000 2000 2500}
 servers=${4:-raw ours node python}
-cargo build --release --locked -q -p reference-server -p raw-broadcast -p loadgen
+cargo build --release --locked -q -p reference-server -p raw-broadcast -p loadgen -p raw-reader
 out=reports/bench/matrix
 mkdir -p "$out"
 rows="$out/rows.jsonl"
@@ -25,6 +25,9 @@ runs=""
 for clients in $counts; do
     for server in $servers; do runs+=" $server:$clients"; done
 done
+# The generator's floor next to loadgen: the cheapest reader against ours at 2,000 clients.
+case " $counts " in *" 2000 "*) case " $servers " in *" ours "*)
+    runs+=" ours:2000:raw-reader ours:2000:raw-reader-stamps" ;; esac ;; esac
 for round in $(seq "$rounds"); do
     for pin in 0 1; do
         echo "== round $round/$rounds, $([ $pin = 1 ] && echo "pinned (server CPU 0, loadgen CPU 1)" || echo unpinned)" >&2
