@@ -382,21 +382,20 @@ fn cpu_seconds() -> f64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode;
+    use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 
+    /// A server's (unmasked) frame, encoded by tungstenite: the counter is checked against an
+    /// encoder that is not ours.
     fn server_frame(opcode: u8, payload_len: usize) -> Vec<u8> {
-        let mut out = vec![0x80 | opcode];
-        match payload_len {
-            n if n < 126 => out.push(n as u8),
-            n if n < 65_536 => {
-                out.push(126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend(std::iter::repeat_n(b'x', payload_len));
+        let header = FrameHeader {
+            opcode: OpCode::from(opcode),
+            ..FrameHeader::default()
+        };
+        let mut out = Vec::new();
+        Frame::from_payload(header, vec![b'x'; payload_len].into())
+            .format(&mut out)
+            .expect("a Vec takes any frame");
         out
     }
 
