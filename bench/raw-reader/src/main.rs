@@ -32,7 +32,7 @@ const READ_BUFFER: usize = 64 * 1024;
                   on --threads threads (one epoll set each, one read per readable socket) and counts \
                   frames without parsing them. Prints one JSON object with CPU µs per frame over the \
                   measured window. Compare with `loadgen run` against the same server in the same \
-                  session (bench/generator-floor.sh does)."
+                  session: bench/broadcast-bench.sh does, given a SERVER:CLIENTS:raw-reader spec, and so does every round of bench/broadcast-matrix.sh. A wrong password shows as clients closed by the server."
 )]
 struct Args {
     /// The server's WebSocket URL (ws:// only).
