@@ -38,6 +38,9 @@ start_server() { # NAME PORT -> pid on stdout
         # Issue 13's connection test: 10,000 clients at 6 frames/s, the same 60k frames/s.
         ours-6fps) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
             --fps 6 --max-connections 11000 >/dev/null 2>&1 & ;;
+        # Ours without keepalive pings (the raw floor sends none): what the pings cost.
+        ours-noping) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
+            --ws-ping-interval-ms 0 >/dev/null 2>&1 & ;;
         ours-tls) data=$(mktemp -d); "${server_cpu[@]}" target/release/reference-server --http-port 0 --socket-port "$port" --data-dir "$data" --log warn \
             --tls-cert "$tls_dir/cert.pem" --tls-key "$tls_dir/key.pem" >/dev/null 2>&1 & ;;
         raw) "${server_cpu[@]}" target/release/raw-broadcast "$port" 60 >/dev/null 2>&1 & ;;
@@ -45,6 +48,11 @@ start_server() { # NAME PORT -> pid on stdout
         python) "${server_cpu[@]}" .tools/venv/bin/python bench/peer-python.py --port "$port" >/dev/null 2>&1 & ;;
     esac
     echo $!
+}
+
+# wait_listening PORT: until something accepts on it (5 s at most).
+wait_listening() {
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done
 }
 
 # stop_server PID: SIGTERM, then SIGKILL if it is still there 5 s later. The server is not this
@@ -65,7 +73,7 @@ run() { # NAME CLIENTS
     if [ "$name" = ours-tls ]; then tls_ready; url=wss; tls=(--ca-cert "$tls_dir/cert.pem"); fi
     port=$(free_port)
     pid=$(start_server "$name" "$port")
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    wait_listening "$port"
     dir="reports/bench/$name-$clients"
     before=$(cpu_ticks "$pid")
     "${loadgen_cpu[@]}" target/release/loadgen run "${tls[@]}" --ws "$url://127.0.0.1:$port/" --clients "$clients" --ramp 1000 --duration "${seconds}s" --report "$dir" >/dev/null 2>&1 || true
@@ -104,7 +112,7 @@ run_floor() { # NAME CLIENTS GENERATOR
     [ "$generator" = raw-reader-stamps ] && stamps=(--stamps)
     port=$(free_port)
     pid=$(start_server "$name" "$port")
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    wait_listening "$port"
     dir="reports/bench/$name-$clients-$generator"
     mkdir -p "$dir"
     "${loadgen_cpu[@]}" target/release/raw-reader --ws "ws://127.0.0.1:$port/" --clients "$clients" --seconds "$seconds" "${stamps[@]}" \

@@ -11,14 +11,15 @@
 //! measured window (after the connections are up and a warm-up has passed).
 
 use clap::Parser;
-use loadgen::wire::{OP_PING, OP_PONG, OP_TEXT};
+use loadgen::wire::{self, OP_PING, OP_PONG, OP_TEXT};
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::socket::{recvmsg, setsockopt, sockopt, MsgFlags};
+use nix::sys::socket::{recvmsg, MsgFlags};
 use std::io::{ErrorKind, IoSliceMut, Read, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 
 /// A poll that returned this many events or more is followed by the next at once (as loadgen).
 const BUSY: usize = 128;
@@ -32,7 +33,7 @@ const READ_BUFFER: usize = 64 * 1024;
                   on --threads threads (one epoll set each, one read per readable socket) and counts \
                   frames without parsing them. Prints one JSON object with CPU µs per frame over the \
                   measured window. Compare with `loadgen run` against the same server in the same \
-                  session: bench/broadcast-bench.sh does, given a SERVER:CLIENTS:raw-reader spec, and so does every round of bench/broadcast-matrix.sh. A wrong password shows as clients closed by the server."
+                  session: bench/broadcast-bench.sh does, given a SERVER:CLIENTS:raw-reader spec, and so does every round of bench/broadcast-matrix.sh. A wrong password shows as no frames (fps_per_client 0)."
 )]
 struct Args {
     /// The server's WebSocket URL (ws:// only).
@@ -142,65 +143,45 @@ impl FrameCounter {
 /// A client's pong to `payload` (masked, as a client's frames must be).
 fn pong(payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::new();
-    loadgen::wire::encode(OP_PONG, payload, loadgen::wire::mask(), &mut frame);
+    wire::encode(OP_PONG, payload, wire::mask(), &mut frame);
     frame
 }
 
-/// Connects, upgrades and sends the auth message; returns the socket and the bytes that came
-/// after the handshake's response.
-fn connect(
-    host: &str,
-    path: &str,
+/// Connects, upgrades (loadgen's handshake, which checks the server's accept key) and sends
+/// the auth message; returns the socket, non-blocking, and what followed the handshake's
+/// response.
+async fn connect(
+    request: &Request,
     password: &str,
     stamps: bool,
-) -> Result<(TcpStream, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+) -> Result<(std::net::TcpStream, Vec<u8>), String> {
+    let authority = request
+        .uri()
+        .authority()
+        .ok_or("the URL has no host")?
+        .as_str();
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("connect {authority}: {e}"))?;
     if stamps {
-        setsockopt(&stream, sockopt::ReceiveTimestampns, &true)
-            .map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
+        loadgen::mux::stamp_arrivals(&stream);
     }
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("handshake: {e}"))?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let end = loop {
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| format!("handshake: {e}"))?;
-        if n == 0 {
-            return Err("the server closed during the handshake".into());
-        }
-        response.extend_from_slice(&chunk[..n]);
-        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        if response.len() > 16 * 1024 {
-            return Err("no end to the handshake's response headers".into());
-        }
-    };
-    if !response.starts_with(b"HTTP/1.1 101") {
-        let status = String::from_utf8_lossy(&response[..response.len().min(40)]).into_owned();
-        return Err(format!("the server refused the upgrade: {status}"));
-    }
+    let ahead = tokio::time::timeout(
+        Duration::from_secs(10),
+        wire::handshake(&mut stream, request),
+    )
+    .await
+    .map_err(|_| "no handshake answer within 10 s".to_string())?
+    .map_err(|e| format!("handshake: {e}"))?;
     let auth = serde_json::json!({"type": "auth", "password": password}).to_string();
     let mut frame = Vec::new();
-    loadgen::wire::encode(
-        loadgen::wire::OP_TEXT,
-        auth.as_bytes(),
-        loadgen::wire::mask(),
-        &mut frame,
-    );
-    stream.write_all(&frame).map_err(|e| format!("auth: {e}"))?;
-    stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-    Ok((stream, response.split_off(end)))
+    wire::encode(OP_TEXT, auth.as_bytes(), wire::mask(), &mut frame);
+    stream
+        .write_all(&frame)
+        .await
+        .map_err(|e| format!("auth: {e}"))?;
+    let stream = stream.into_std().map_err(|e| e.to_string())?;
+    Ok((stream, ahead))
 }
 
 /// One reader thread's sockets.
@@ -290,24 +271,28 @@ fn fail(message: String) -> ! {
 
 fn main() {
     let args = Args::parse();
-    let Some(rest) = args.ws.strip_prefix("ws://") else {
+    if !args.ws.starts_with("ws://") {
         fail(format!(
             "--ws {}: only ws:// URLs (e.g. ws://127.0.0.1:30415/)",
             args.ws
         ));
-    };
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
+    }
+    let request = client_io::ws::upgrade_request(&args.ws, &[])
+        .unwrap_or_else(|e| fail(format!("--ws {}: {e}", args.ws)));
     if args.clients == 0 || args.threads == 0 || args.seconds == 0 {
         fail("--clients, --threads and --seconds must be at least 1".into());
     }
     let mut per_thread: Vec<Vec<(mio::net::TcpStream, FrameCounter)>> =
         (0..args.threads).map(|_| Vec::new()).collect();
+    // Clients connect one after the other, as a ramp would; the reading is on plain threads.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("cannot start a runtime: {e}")));
     for i in 0..args.clients {
-        let (stream, ahead) =
-            connect(host, path, &args.password, args.stamps).unwrap_or_else(|e| {
+        let (stream, ahead) = runtime
+            .block_on(connect(&request, &args.password, args.stamps))
+            .unwrap_or_else(|e| {
                 fail(format!(
                     "client {i}: {e} (is an NHEM server listening at {}?)",
                     args.ws
