@@ -8,6 +8,8 @@
 //! slow-consumer policy; beyond the queue's capacity frames are skipped and counted, as the
 //! broadcast channel's lag did. Measured on the floor server (same machine, 1,000 clients):
 //! 7.14 and 6.53 µs of CPU per frame against 8.15 and 7.46 for one task per connection.
+//! A shard that fell behind takes every waiting frame at once and writes them to each socket
+//! in one vectored write, so being behind makes a pass cheaper per frame and it catches up.
 //!
 //! Only plain TCP connections take this path; a TLS stream cannot be written from two tasks
 //! without a lock around rustls, so those writers read the broadcast channel themselves.
@@ -21,7 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{ready, Context, Poll};
 use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::sync::Notify;
 
 use super::StreamMetrics;
@@ -93,12 +98,33 @@ struct Shard {
 /// would hold its worker thread from every other task (the producer's timer, handshakes).
 const SOCKETS_PER_TURN: usize = 256;
 
+/// Most frames a shard takes from the channel for one pass. A shard that fell behind writes
+/// every waiting frame to a socket in one vectored write, so its client is woken and reads
+/// once: a pass costs less per frame the further behind it is, and the shard catches up.
+/// Writing each frame in its own pass kept a saturated shard a whole queue behind (p99 near
+/// 16 frames × 16.7 ms at 2,500 clients) where the floor, whose tasks each write their own
+/// backlog in a row, stayed near two frames.
+const FRAMES_PER_PASS: usize = 16;
+
 impl Shard {
     async fn run(self: Arc<Self>, mut rx: broadcast::Receiver<Bytes>, metrics: Arc<StreamMetrics>) {
+        let mut batch = Vec::with_capacity(FRAMES_PER_PASS);
         loop {
-            let frame = rx.recv().await;
-            if matches!(frame, Err(RecvError::Closed)) {
-                return;
+            batch.clear();
+            // Frames the shard itself fell behind by: so did each of its connections.
+            let mut lagged = 0;
+            match rx.recv().await {
+                Ok(frame) => batch.push(frame),
+                Err(RecvError::Lagged(n)) => lagged += n,
+                Err(RecvError::Closed) => return,
+            }
+            while batch.len() < FRAMES_PER_PASS {
+                match rx.try_recv() {
+                    Ok(frame) => batch.push(frame),
+                    Err(TryRecvError::Lagged(n)) => lagged += n,
+                    // Closed: the next `recv` says so.
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                }
             }
             let mut sinks = self.sinks.lock().await;
             let (mut sent, mut gone) = (0, false);
@@ -106,19 +132,14 @@ impl Shard {
             while start < sinks.len() {
                 let end = (start + SOCKETS_PER_TURN).min(sinks.len());
                 for sink in &sinks[start..end] {
-                    let kept = match &frame {
-                        Ok(frame) => match sink.offer(frame) {
-                            Offer::Sent => {
-                                sent += 1;
+                    let kept = (lagged == 0 || sink.skip(lagged))
+                        && match sink.offer(&batch) {
+                            Offer::Taken { sent: n } => {
+                                sent += n;
                                 true
                             }
-                            Offer::Queued => true,
                             Offer::Gone => false,
-                        },
-                        // The shard itself fell behind: so did each of its connections.
-                        Err(RecvError::Lagged(n)) => sink.skip(*n),
-                        Err(RecvError::Closed) => true,
-                    };
+                        };
                     gone |= !kept;
                 }
                 start = end;
@@ -168,8 +189,11 @@ struct SinkState {
 }
 
 enum Offer {
-    Sent,
-    Queued,
+    /// The sink took the frames: `sent` of them written whole, the rest queued for its writer
+    /// (or skipped beyond its queue's capacity).
+    Taken {
+        sent: u64,
+    },
     Gone,
 }
 
@@ -199,35 +223,70 @@ impl Sink {
         })
     }
 
-    fn offer(&self, frame: &Bytes) -> Offer {
+    /// Offers `frames`, in order: written now if the socket is the shard's to write and takes
+    /// them, otherwise queued for the writer.
+    fn offer(&self, frames: &[Bytes]) -> Offer {
         let mut state = lock(&self.state);
         if state.gone {
             return Offer::Gone;
         }
-        if self.closing.load(Relaxed) {
-            return Offer::Queued;
+        if self.closing.load(Relaxed) || frames.is_empty() {
+            return Offer::Taken { sent: 0 };
         }
         if state.writer_busy {
-            if state.queued.len() < self.capacity {
-                state.queued.push_back(frame.clone());
-            } else {
-                state.skipped += 1;
+            let skipped = state.skipped;
+            for frame in frames {
+                self.enqueue(&mut state, frame.clone());
+            }
+            if state.skipped != skipped {
                 drop(state);
                 self.wake.notify_one();
             }
-            return Offer::Queued;
+            return Offer::Taken { sent: 0 };
         }
         // The lock is held through the write: the writer cannot start one in between.
-        match self.socket.0.try_write(frame) {
-            Ok(n) if n == frame.len() => return Offer::Sent,
-            Ok(n) => state.queued.push_back(frame.slice(n..)),
-            // Would block, or failed: the writer's own write finds out which, under its budget.
-            Err(_) => state.queued.push_back(frame.clone()),
+        let written = match frames {
+            [frame] => self.socket.0.try_write(frame),
+            _ => {
+                let mut slices = [io::IoSlice::new(&[]); FRAMES_PER_PASS];
+                for (slice, frame) in slices.iter_mut().zip(frames) {
+                    *slice = io::IoSlice::new(frame);
+                }
+                self.socket
+                    .0
+                    .try_write_vectored(&slices[..frames.len().min(FRAMES_PER_PASS)])
+            }
+        };
+        // Would block, or failed: the writer's own write finds out which, under its budget.
+        let mut left = written.unwrap_or(0);
+        let mut sent = 0;
+        for frame in frames {
+            if left >= frame.len() {
+                left -= frame.len();
+                sent += 1;
+            } else if left > 0 {
+                // The rest of a cut frame: always queued, nothing may follow it but its rest.
+                state.queued.push_back(frame.slice(left..));
+                left = 0;
+            } else {
+                self.enqueue(&mut state, frame.clone());
+            }
         }
-        state.writer_busy = true;
-        drop(state);
-        self.wake.notify_one();
-        Offer::Queued
+        if sent < frames.len() as u64 {
+            state.writer_busy = true;
+            drop(state);
+            self.wake.notify_one();
+        }
+        Offer::Taken { sent }
+    }
+
+    /// Queues `frame` for the writer, or skips it once the queue is full.
+    fn enqueue(&self, state: &mut SinkState, frame: Bytes) {
+        if state.queued.len() < self.capacity {
+            state.queued.push_back(frame);
+        } else {
+            state.skipped += 1;
+        }
     }
 
     /// `n` frames passed this connection by; `true`: keep the sink.
@@ -348,8 +407,8 @@ mod tests {
         let (socket, mut client) = pair().await;
         let (sink, _) = sink(socket, 2);
         assert!(matches!(
-            sink.offer(&Bytes::from_static(b"one")),
-            Offer::Sent
+            sink.offer(&[Bytes::from_static(b"one")]),
+            Offer::Taken { sent: 1 }
         ));
         assert_eq!(read_exactly(&mut client, 3).await, b"one");
 
@@ -357,8 +416,8 @@ mod tests {
         sink.hold();
         for frame in [&b"two"[..], b"three", b"four", b"five"] {
             assert!(matches!(
-                sink.offer(&Bytes::copy_from_slice(frame)),
-                Offer::Queued
+                sink.offer(&[Bytes::copy_from_slice(frame)]),
+                Offer::Taken { sent: 0 }
             ));
         }
         let (turn, skipped) = sink.next(false);
@@ -368,19 +427,22 @@ mod tests {
         // Not released: the writer still has the socket, the shard keeps queueing.
         assert!(matches!(sink.next(false), (Turn::Done, 0)));
         assert!(matches!(
-            sink.offer(&Bytes::from_static(b"six")),
-            Offer::Queued
+            sink.offer(&[Bytes::from_static(b"six")]),
+            Offer::Taken { sent: 0 }
         ));
         assert!(matches!(sink.next(true), (Turn::Frame(f), 0) if f == "six"));
         assert!(matches!(sink.next(true), (Turn::Done, 0)));
         // Released: the shard writes again.
         assert!(matches!(
-            sink.offer(&Bytes::from_static(b"seven")),
-            Offer::Sent
+            sink.offer(&[Bytes::from_static(b"seven")]),
+            Offer::Taken { sent: 1 }
         ));
         assert_eq!(read_exactly(&mut client, 5).await, b"seven");
         sink.leave().await;
-        assert!(matches!(sink.offer(&Bytes::from_static(b"x")), Offer::Gone));
+        assert!(matches!(
+            sink.offer(&[Bytes::from_static(b"x")]),
+            Offer::Gone
+        ));
     }
 
     #[tokio::test]
@@ -389,8 +451,8 @@ mod tests {
         let (sink, closing) = sink(socket, 4);
         closing.store(true, Relaxed);
         assert!(matches!(
-            sink.offer(&Bytes::from_static(b"late")),
-            Offer::Queued
+            sink.offer(&[Bytes::from_static(b"late")]),
+            Offer::Taken { sent: 0 }
         ));
         assert!(
             matches!(sink.next(true), (Turn::Done, 0)),
@@ -412,7 +474,10 @@ mod tests {
         let (sink, _) = sink(socket, 4);
         // Far more than loopback buffers take while the client does not read.
         let frame = Bytes::from(vec![b'x'; 64 << 20]);
-        assert!(matches!(sink.offer(&frame), Offer::Queued));
+        assert!(matches!(
+            sink.offer(std::slice::from_ref(&frame)),
+            Offer::Taken { sent: 0 }
+        ));
         let Turn::Frame(rest) = sink.next(true).0 else {
             panic!("the rest of the frame is the writer's");
         };
@@ -421,11 +486,72 @@ mod tests {
         assert_eq!(&frame[written..], &rest[..]);
         // Until the writer has finished it, the shard writes nothing after it.
         assert!(matches!(
-            sink.offer(&Bytes::from_static(b"next")),
-            Offer::Queued
+            sink.offer(&[Bytes::from_static(b"next")]),
+            Offer::Taken { sent: 0 }
         ));
         let got = read_exactly(&mut client, written).await;
         assert!(got.iter().all(|&b| b == b'x'));
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_written_in_order_and_one_cut_leaves_its_rest_and_the_frames_after() {
+        let (socket, mut client) = pair().await;
+        let (sink, _) = sink(socket, 3);
+        let batch: Vec<Bytes> = [&b"ab"[..], b"cde", b"f"]
+            .into_iter()
+            .map(Bytes::copy_from_slice)
+            .collect();
+        assert!(matches!(sink.offer(&batch), Offer::Taken { sent: 3 }));
+        assert_eq!(read_exactly(&mut client, 6).await, b"abcdef");
+
+        // A client that does not read: a batch of big frames fills the socket part way.
+        let big: Vec<Bytes> = (0..5u8)
+            .map(|k| Bytes::from(vec![b'a' + k; 16 << 20]))
+            .collect();
+        let Offer::Taken { sent } = sink.offer(&big) else {
+            panic!("the sink is not gone");
+        };
+        assert!(sent < 5, "loopback took {sent} frames of 16 MiB whole");
+        // The cut frame's rest first, then whole frames up to the queue's capacity (3).
+        let (Turn::Frame(rest), mut skipped) = sink.next(true) else {
+            panic!("the rest of the cut frame is the writer's");
+        };
+        let cut = &big[sent as usize];
+        assert!(!rest.is_empty() && rest.len() < cut.len());
+        assert_eq!(&cut[cut.len() - rest.len()..], &rest[..]);
+        let mut queued = Vec::new();
+        loop {
+            let (turn, n) = sink.next(true);
+            skipped += n;
+            match turn {
+                Turn::Frame(frame) => queued.push(frame),
+                Turn::Done => break,
+            }
+        }
+        let after = &big[sent as usize + 1..];
+        let kept = after.len().min(2);
+        assert_eq!(
+            queued,
+            after[..kept],
+            "whole frames after the cut, in order"
+        );
+        assert_eq!(
+            skipped,
+            (after.len() - kept) as u64,
+            "beyond capacity: skipped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_sink_queues_a_batch_up_to_its_capacity_and_skips_the_rest() {
+        let (socket, _client) = pair().await;
+        let (sink, _) = sink(socket, 2);
+        sink.hold();
+        let batch: Vec<Bytes> = (0..5u8).map(|k| Bytes::from(vec![k])).collect();
+        assert!(matches!(sink.offer(&batch), Offer::Taken { sent: 0 }));
+        assert!(matches!(sink.next(false), (Turn::Frame(f), 3) if f == batch[0]));
+        assert!(matches!(sink.next(false), (Turn::Frame(f), 0) if f == batch[1]));
+        assert!(matches!(sink.next(false), (Turn::Done, 0)));
     }
 
     #[tokio::test]
