@@ -14,7 +14,7 @@
 //! Only plain TCP connections take this path; a TLS stream cannot be written from two tasks
 //! without a lock around rustls, so those writers read the broadcast channel themselves.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
@@ -199,8 +199,9 @@ enum Offer {
 
 /// What the writer takes from its sink.
 pub(super) enum Turn {
-    /// A frame to write (the writer holds the socket until it asks again).
-    Frame(Bytes),
+    /// Every queued frame, joined so that a backlog costs one write rather than one per frame
+    /// (the writer holds the socket until it asks again); `count` frames are finished by it.
+    Frames { bytes: Bytes, count: u64 },
     /// Nothing queued: the shard writes again.
     Done,
 }
@@ -304,22 +305,29 @@ impl Sink {
         lock(&self.state).writer_busy = true;
     }
 
-    /// The next queued frame for the writer to write, and the frames skipped since it last
+    /// The queued frames for the writer to write, and the frames skipped since it last
     /// asked. On `Done` with `release` the shard writes again; without, the writer keeps the
     /// socket (it has a frame of its own to write).
     pub fn next(&self, release: bool) -> (Turn, u64) {
         let mut state = lock(&self.state);
         let skipped = std::mem::take(&mut state.skipped);
-        match state.queued.pop_front() {
-            Some(frame) => {
-                state.writer_busy = true;
-                (Turn::Frame(frame), skipped)
-            }
-            None => {
+        let count = state.queued.len() as u64;
+        let bytes = match count {
+            0 => {
                 state.writer_busy = !release;
-                (Turn::Done, skipped)
+                return (Turn::Done, skipped);
             }
-        }
+            1 => state.queued.pop_front().unwrap_or_default(),
+            _ => {
+                let mut joined = BytesMut::with_capacity(state.queued.iter().map(Bytes::len).sum());
+                for frame in state.queued.drain(..) {
+                    joined.extend_from_slice(&frame);
+                }
+                joined.freeze()
+            }
+        };
+        state.writer_busy = true;
+        (Turn::Frames { bytes, count }, skipped)
     }
 
     fn is_gone(&self) -> bool {
@@ -421,16 +429,18 @@ mod tests {
             ));
         }
         let (turn, skipped) = sink.next(false);
-        assert!(matches!(turn, Turn::Frame(f) if f == "two"));
+        assert!(
+            matches!(turn, Turn::Frames { bytes, count: 2 } if bytes == "twothree"),
+            "the queue in one write"
+        );
         assert_eq!(skipped, 2, "capacity 2: four and five were skipped");
-        assert!(matches!(sink.next(false), (Turn::Frame(f), 0) if f == "three"));
         // Not released: the writer still has the socket, the shard keeps queueing.
         assert!(matches!(sink.next(false), (Turn::Done, 0)));
         assert!(matches!(
             sink.offer(&[Bytes::from_static(b"six")]),
             Offer::Taken { sent: 0 }
         ));
-        assert!(matches!(sink.next(true), (Turn::Frame(f), 0) if f == "six"));
+        assert!(matches!(sink.next(true), (Turn::Frames { bytes, count: 1 }, 0) if bytes == "six"));
         assert!(matches!(sink.next(true), (Turn::Done, 0)));
         // Released: the shard writes again.
         assert!(matches!(
@@ -478,7 +488,11 @@ mod tests {
             sink.offer(std::slice::from_ref(&frame)),
             Offer::Taken { sent: 0 }
         ));
-        let Turn::Frame(rest) = sink.next(true).0 else {
+        let Turn::Frames {
+            bytes: rest,
+            count: 1,
+        } = sink.next(true).0
+        else {
             panic!("the rest of the frame is the writer's");
         };
         let written = frame.len() - rest.len();
@@ -513,26 +527,20 @@ mod tests {
         };
         assert!(sent < 5, "loopback took {sent} frames of 16 MiB whole");
         // The cut frame's rest first, then whole frames up to the queue's capacity (3).
-        let (Turn::Frame(rest), mut skipped) = sink.next(true) else {
+        let (Turn::Frames { bytes, count }, skipped) = sink.next(true) else {
             panic!("the rest of the cut frame is the writer's");
         };
         let cut = &big[sent as usize];
-        assert!(!rest.is_empty() && rest.len() < cut.len());
-        assert_eq!(&cut[cut.len() - rest.len()..], &rest[..]);
-        let mut queued = Vec::new();
-        loop {
-            let (turn, n) = sink.next(true);
-            skipped += n;
-            match turn {
-                Turn::Frame(frame) => queued.push(frame),
-                Turn::Done => break,
-            }
-        }
         let after = &big[sent as usize + 1..];
         let kept = after.len().min(2);
+        assert_eq!(count, 1 + kept as u64);
+        let whole: usize = after[..kept].iter().map(Bytes::len).sum();
+        let rest = bytes.len() - whole;
+        assert!(rest > 0 && rest < cut.len(), "a rest of {rest}");
+        assert_eq!(&cut[cut.len() - rest..], &bytes[..rest]);
         assert_eq!(
-            queued,
-            after[..kept],
+            bytes[rest..],
+            after[..kept].concat(),
             "whole frames after the cut, in order"
         );
         assert_eq!(
@@ -540,6 +548,7 @@ mod tests {
             (after.len() - kept) as u64,
             "beyond capacity: skipped"
         );
+        assert!(matches!(sink.next(true), (Turn::Done, 0)));
     }
 
     #[tokio::test]
@@ -549,8 +558,9 @@ mod tests {
         sink.hold();
         let batch: Vec<Bytes> = (0..5u8).map(|k| Bytes::from(vec![k])).collect();
         assert!(matches!(sink.offer(&batch), Offer::Taken { sent: 0 }));
-        assert!(matches!(sink.next(false), (Turn::Frame(f), 3) if f == batch[0]));
-        assert!(matches!(sink.next(false), (Turn::Frame(f), 0) if f == batch[1]));
+        assert!(
+            matches!(sink.next(false), (Turn::Frames { bytes, count: 2 }, 3) if bytes == [0u8, 1][..])
+        );
         assert!(matches!(sink.next(false), (Turn::Done, 0)));
     }
 

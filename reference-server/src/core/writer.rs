@@ -300,8 +300,12 @@ struct SentCount<'a> {
 
 impl SentCount<'_> {
     fn add_one(&mut self) {
-        self.pending += 1;
-        if self.pending == 64 {
+        self.add(1);
+    }
+
+    fn add(&mut self, frames: u64) {
+        self.pending += frames;
+        if self.pending >= 64 {
             self.flush();
         }
     }
@@ -663,11 +667,11 @@ impl Writing<'_> {
                 return Err(WriterEnd::TooFarBehind);
             }
             match turn {
-                Turn::Frame(bytes) => {
+                Turn::Frames { bytes, count } => {
                     write(socket, &bytes, self.budget, &self.link.overflow)
                         .await
                         .map_err(WriterEnd::Write)?;
-                    self.sent.add_one();
+                    self.sent.add(count);
                 }
                 Turn::Done => {
                     if skipped == 0 {
