@@ -43,8 +43,11 @@ const WAKER: Token = Token(usize::MAX);
 const BATCH_WINDOW: Duration = Duration::from_millis(1);
 /// A poll that returned this many events or more is followed by the next at once.
 const BUSY: usize = 128;
-/// A new connection's buffer; it doubles when a message does not fit.
+/// A session's own buffer when it first keeps a partial frame; it doubles when a message does
+/// not fit.
 const FIRST_BUFFER: usize = 2048;
+/// The reader's shared buffer, which every read with nothing pending goes to.
+const SCRATCH: usize = 64 << 10;
 /// Free space below which the buffer is compacted or grown before a read.
 const MIN_SPARE: usize = 512;
 
@@ -236,6 +239,9 @@ struct Reader<'a> {
     lag: ReaderLag,
     /// The earliest `until` among the sessions (`None`: no session).
     next_until: Option<Instant>,
+    /// Where a session with nothing pending reads: one buffer, warm in cache, instead of
+    /// thousands of per-session buffers, each cold again by its next frame.
+    scratch: Vec<u8>,
 }
 
 /// How a session goes on after what it just read.
@@ -264,6 +270,7 @@ impl<'a> Reader<'a> {
             free: Vec::new(),
             lag: ReaderLag::new(),
             next_until: None,
+            scratch: vec![0; SCRATCH],
         }
     }
 
@@ -303,7 +310,12 @@ impl<'a> Reader<'a> {
                 };
                 let mut flow = Flow::Open;
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    flow = session.read(self.target, &mut self.local, &mut self.lag);
+                    flow = session.read(
+                        &mut self.scratch,
+                        self.target,
+                        &mut self.local,
+                        &mut self.lag,
+                    );
                 }
                 if flow == Flow::Open && !session.out.is_empty() {
                     flow = session.flush();
@@ -352,9 +364,8 @@ impl<'a> Reader<'a> {
                 self.free.push(i);
                 continue;
             }
-            let mut buf = handoff.ahead;
+            let buf = handoff.ahead;
             let filled = buf.len();
-            buf.resize(filled.max(FIRST_BUFFER), 0);
             self.next_until = Some(
                 self.next_until
                     .map_or(handoff.until, |u| u.min(handoff.until)),
@@ -417,8 +428,8 @@ impl<'a> Reader<'a> {
 /// One connection on a reader.
 struct Session {
     stream: mio::net::TcpStream,
-    /// Received bytes not yet parsed are `buf[start..filled]`; `buf` is zeroed once, when it
-    /// grows, not before every read.
+    /// Received bytes not yet parsed (a partial frame) are `buf[start..filled]`; `buf` is
+    /// zeroed once, when it grows, not before every read. Empty until a partial frame is kept.
     buf: Vec<u8>,
     start: usize,
     filled: usize,
@@ -432,14 +443,29 @@ struct Session {
 }
 
 impl Session {
-    /// Reads until the socket is drained, handling each complete frame.
-    fn read(&mut self, target: &Target, local: &mut Local<'_>, lag: &mut ReaderLag) -> Flow {
+    /// Reads until the socket is drained, handling each complete frame: into `scratch` when
+    /// nothing is pending, after the pending bytes in the session's buffer otherwise.
+    fn read(
+        &mut self,
+        scratch: &mut [u8],
+        target: &Target,
+        local: &mut Local<'_>,
+        lag: &mut ReaderLag,
+    ) -> Flow {
         let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
         loop {
-            self.make_room();
-            let offered = self.buf.len() - self.filled;
+            let pending = self.start < self.filled;
+            if pending {
+                self.make_room();
+            }
             let fd = self.stream.as_raw_fd();
-            let mut iov = [IoSliceMut::new(&mut self.buf[self.filled..])];
+            let into = if pending {
+                &mut self.buf[self.filled..]
+            } else {
+                &mut *scratch
+            };
+            let offered = into.len();
+            let mut iov = [IoSliceMut::new(into)];
             let received =
                 recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::empty()).map(|msg| {
                     let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
@@ -458,12 +484,17 @@ impl Session {
                     return Flow::Ended { early: true };
                 }
                 Ok((n, stamp)) => {
-                    self.filled += n;
                     let now = now_us();
                     lag.unstamped += u64::from(stamp.is_none());
                     let arrived = stamp.map_or(now, |s| s.min(now));
                     crate::histo::record(&mut lag.read, (now - arrived).max(1) as u64);
-                    if let Flow::Ended { early } = self.frames(arrived, target, local) {
+                    let flow = if pending {
+                        self.filled += n;
+                        self.frames(arrived, target, local)
+                    } else {
+                        self.frames_from(&scratch[..n], arrived, target, local)
+                    };
+                    if let Flow::Ended { early } = flow {
                         return Flow::Ended { early };
                     }
                     if n < offered {
@@ -498,25 +529,64 @@ impl Session {
             self.start = 0;
         }
         if self.buf.len() - self.filled < MIN_SPARE {
-            let doubled = self.buf.len() * 2;
+            let doubled = (self.buf.len() * 2).max(FIRST_BUFFER);
             self.buf.resize(doubled, 0);
         }
     }
 
-    /// Handles every complete frame in the buffer, seen at `arrived_us`.
+    /// Handles the complete frames read into the reader's scratch buffer and keeps the rest (a
+    /// partial frame) in the session's own buffer. Nothing was pending before them.
+    fn frames_from(
+        &mut self,
+        data: &[u8],
+        arrived_us: i64,
+        target: &Target,
+        local: &mut Local<'_>,
+    ) -> Flow {
+        let (used, flow) = self.handle(data, arrived_us, target, local);
+        let rest = &data[used..];
+        if flow == Flow::Open && !rest.is_empty() {
+            let need = rest.len() + MIN_SPARE;
+            if self.buf.len() < need {
+                self.buf.resize(need.max(FIRST_BUFFER), 0);
+            }
+            self.buf[..rest.len()].copy_from_slice(rest);
+            (self.start, self.filled) = (0, rest.len());
+        }
+        flow
+    }
+
+    /// Handles every complete frame in the session's buffer, seen at `arrived_us`.
     fn frames(&mut self, arrived_us: i64, target: &Target, local: &mut Local<'_>) -> Flow {
+        // Taken out for the while: `handle` borrows the session's other fields.
+        let buf = std::mem::take(&mut self.buf);
+        let (used, flow) = self.handle(&buf[self.start..self.filled], arrived_us, target, local);
+        self.buf = buf;
+        self.start += used;
+        flow
+    }
+
+    /// Handles every complete frame at the front of `data`, seen at `arrived_us`; gives how
+    /// many bytes those frames took.
+    fn handle(
+        &mut self,
+        data: &[u8],
+        arrived_us: i64,
+        target: &Target,
+        local: &mut Local<'_>,
+    ) -> (usize, Flow) {
+        let mut used = 0;
         loop {
-            let frame = match wire::parse(&self.buf[self.start..self.filled]) {
+            let frame = match wire::parse(&data[used..]) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Flow::Open,
+                Ok(None) => return (used, Flow::Open),
                 Err(e) => {
                     local.recorder.ending(format!("error: {e}"));
-                    return Flow::Ended { early: true };
+                    return (used, Flow::Ended { early: true });
                 }
             };
-            let payload = self.start + frame.payload.start..self.start + frame.payload.end;
-            self.start += frame.len;
-            let bytes = &self.buf[payload];
+            let bytes = &data[used + frame.payload.start..used + frame.payload.end];
+            used += frame.len;
             let flow = match (frame.opcode, frame.fin, self.message.as_mut()) {
                 (OP_TEXT, true, None) => on_text(
                     &mut self.state,
@@ -535,7 +605,7 @@ impl Session {
                     message.extend_from_slice(bytes);
                     if message.len() > wire::MAX_MESSAGE {
                         local.recorder.ending("error: message over 16 MiB");
-                        return Flow::Ended { early: true };
+                        return (used, Flow::Ended { early: true });
                     }
                     match (fin, self.message.take()) {
                         (true, Some((OP_TEXT, message))) => on_text(
@@ -572,15 +642,15 @@ impl Session {
                         &mut self.out,
                     );
                     let _ = self.flush();
-                    return Flow::Ended { early: true };
+                    return (used, Flow::Ended { early: true });
                 }
                 _ => {
                     local.recorder.ending("error: continuation out of place");
-                    return Flow::Ended { early: true };
+                    return (used, Flow::Ended { early: true });
                 }
             };
             if flow != Flow::Open {
-                return flow;
+                return (used, flow);
             }
         }
     }
@@ -620,4 +690,103 @@ fn on_text(
         wire::encode(OP_TEXT, reply.as_bytes(), wire::mask(), out);
     }
     Flow::Open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Scenario;
+    use crate::profiles::StreamShape;
+
+    /// A server-to-client (unmasked) frame.
+    fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x80 | opcode];
+        match u16::try_from(payload.len()) {
+            Ok(n) if n < 126 => frame.push(n as u8),
+            Ok(n) => {
+                frame.push(126);
+                frame.extend_from_slice(&n.to_be_bytes());
+            }
+            Err(_) => unreachable!("test frames are small"),
+        }
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    fn data(frame_count: u64) -> Vec<u8> {
+        let json = format!(
+            r#"{{"type":"data","timestamp":"{}","frame_count":{frame_count},"current_value":127.45,"peak_signal":0,"baseline":120.0,"status":"running"}}"#,
+            protocol::timestamp::Timestamp::now().as_str()
+        );
+        server_frame(OP_TEXT, json.as_bytes())
+    }
+
+    #[test]
+    fn frames_cut_across_reads_or_packed_into_one_are_each_handled_once_in_order() {
+        let profile = crate::profiles::find("nhem").expect("nhem is registered");
+        let target = Target {
+            profile,
+            ws_url: String::new(),
+            headers: Vec::new(),
+            http_url: None,
+            hello: Vec::new(),
+            filtered_hello: None,
+            shape: StreamShape::of(profile, None),
+            ping_every: None,
+            end: Instant::now() + Duration::from_secs(60),
+            scenario: Scenario::Broadcast,
+            rate: 0.0,
+        };
+        let recorder = Recorder::default();
+        let mut local = Local::new(&recorder);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        client.set_nonblocking(true).expect("non-blocking");
+        let (done, _finished) = oneshot::channel();
+        let mut session = Session {
+            stream: mio::net::TcpStream::from_std(client),
+            buf: Vec::new(),
+            start: 0,
+            filled: 0,
+            message: None,
+            out: Vec::new(),
+            state: StreamState::new(target.shape.period_us, None),
+            until: target.end,
+            done,
+        };
+        let (mut scratch, mut lag) = (vec![0; SCRATCH], ReaderLag::new());
+
+        // Five messages and a ping, written so that reads see: part of a header; the rest of
+        // a frame, a whole one and part of the next; a ping between two halves of a frame
+        // whose payload is cut mid-way (its rest then arrives with the last frame whole).
+        let mut stream = Vec::new();
+        let mut ends = Vec::new();
+        for k in 0..3 {
+            stream.extend(data(k));
+            ends.push(stream.len());
+        }
+        stream.extend(server_frame(OP_PING, b"are you there"));
+        let ping_end = stream.len();
+        stream.extend(data(3));
+        stream.extend(data(4));
+        let cuts = [1, ends[0] + 3, ends[1] + 40, ping_end + 30, stream.len()];
+        let mut from = 0;
+        for (i, &cut) in cuts.iter().enumerate() {
+            server.write_all(&stream[from..cut]).expect("write");
+            from = cut;
+            // Loopback has queued the bytes by the time the write returns.
+            let flow = session.read(&mut scratch, &target, &mut local, &mut lag);
+            assert_eq!(flow, Flow::Open, "after piece {i}");
+        }
+        assert_eq!(local.counters.received, 5);
+        assert_eq!(local.counters.lost, 0);
+        assert_eq!(session.start, session.filled, "nothing left pending");
+        assert!(session.out.is_empty(), "the pong was sent");
+        let mut pong = [0; 64];
+        let n = std::io::Read::read(&mut server, &mut pong).expect("pong");
+        assert_eq!(pong[0], 0x80 | OP_PONG, "{:?}", &pong[..n]);
+        assert_eq!(usize::from(pong[1] & 0x7f), b"are you there".len());
+    }
 }
