@@ -15,8 +15,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 seconds=${1:-10}
 ulimit -n 65536 2>/dev/null || true
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+source "$repo/bench/lib.sh"
 
 tls_dir=$(mktemp -d)
 trap 'rm -rf "$tls_dir"' EXIT
@@ -48,22 +47,6 @@ start_server() { # NAME PORT -> pid on stdout
         python) "${server_cpu[@]}" .tools/venv/bin/python bench/peer-python.py --port "$port" >/dev/null 2>&1 & ;;
     esac
     echo $!
-}
-
-# wait_listening PORT: until something accepts on it (5 s at most).
-wait_listening() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done
-}
-
-# stop_server PID: SIGTERM, then SIGKILL if it is still there 5 s later. The server is not this
-# shell's child (start_server runs in a command substitution), so `wait` cannot tell: a peer
-# that lingered after SIGTERM (Python websockets closing 1,000 backlogged connections) kept
-# broadcasting and spoiled every later row of a batch.
-stop_server() {
-    kill "$1" 2>/dev/null || return 0
-    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
-    for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
 }
 
 echo "| server | clients | p50 ms | p99 ms | p99.9 ms | loss % | server CPU µs/frame | generator µs/msg | generator trustworthy |"

@@ -18,8 +18,7 @@ subscribers=${2:-1000}
 rpc_clients=${3:-100}
 rpc_rate=${4:-50}
 ulimit -n 65536 2>/dev/null || true
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+source "$repo/bench/lib.sh"
 
 echo "| server | scenario | clients | offered msg/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | timeouts | publish_response p99 ms | server CPU µs/msg | insertId check | generator µs/msg | trustworthy |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -16,8 +16,7 @@ cd "$repo"
 seconds=${1:-20}
 clients=${2:-1000}
 ulimit -n 65536 2>/dev/null || true
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+source "$repo/bench/lib.sh"
 
 echo "| interval | scenario | clients | latency p50 ms | latency p99 ms | lost | rtt p50 ms | rtt p99 ms | session start p99 ms | server CPU µs/frame | filter check | generator µs/msg | trustworthy |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

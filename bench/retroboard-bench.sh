@@ -20,8 +20,7 @@ seconds=${1:-20}
 clients=${2:-1000}
 rounds=${3:-2}
 ulimit -n 65536 2>/dev/null || true
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+source "$repo/bench/lib.sh"
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 start_server() { # SERVER PORT: starts it in the background; $! is its pid

@@ -246,16 +246,18 @@ impl Sink {
             return Offer::Taken { sent: 0 };
         }
         // The lock is held through the write: the writer cannot start one in between.
+        // Straight to the socket, past tokio's readiness record: the shard never waits for
+        // readiness, and reading that record was a cache miss per socket per frame (perf).
+        // The writer, which does wait, clears a stale "writable" at its first `WouldBlock`.
+        let socket = socket2::SockRef::from(self.socket.0.as_ref().as_ref());
         let written = match frames {
-            [frame] => self.socket.0.try_write(frame),
+            [frame] => socket.send(frame),
             _ => {
                 let mut slices = [io::IoSlice::new(&[]); FRAMES_PER_PASS];
                 for (slice, frame) in slices.iter_mut().zip(frames) {
                     *slice = io::IoSlice::new(frame);
                 }
-                self.socket
-                    .0
-                    .try_write_vectored(&slices[..frames.len().min(FRAMES_PER_PASS)])
+                socket.send_vectored(&slices[..frames.len().min(FRAMES_PER_PASS)])
             }
         };
         // Would block, or failed: the writer's own write finds out which, under its budget.
