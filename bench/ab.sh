@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two builds measured at the same moment, so that the VM's drift (it moved the floor's CPU per
-# frame by 30% between runs an hour apart) falls on both alike.
+# frame by a third between runs hours apart) falls on both alike.
 #   bench/ab.sh servers    A B [CLIENTS_EACH] [ROUNDS] [SECONDS]   two reference-server binaries
 #   bench/ab.sh generators A B [CLIENTS_EACH] [ROUNDS] [SECONDS]   two loadgen binaries
 # servers: A and B run side by side, each under its own release loadgen (target/release) with
