@@ -5,7 +5,7 @@
 use crate::frame::{head, now_us};
 use crate::profiles::{LoadProfile, StreamShape};
 use crate::recorder::{Recorder, Sample};
-use crate::stream::{greeting, Answer, ClientLatency, Greeting, Local, StreamState};
+use crate::stream::{greeting, Answer, Greeting, Local, StreamState};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
@@ -352,7 +352,6 @@ pub async fn websocket(
         }
     }
     end.filter = state.filter.take();
-    state.mine.finish(&recorder);
     local.finish();
     end
 }
@@ -498,7 +497,7 @@ pub async fn requests(
 ) -> ClientEnd {
     tokio::time::sleep(plan.start_after).await;
     let mut local = Local::new(&recorder);
-    let mut mine = ClientLatency::new();
+    let mut mine = None;
     let mut end = ClientEnd::default();
     let Some(mut ws) = open_session(&target, &recorder, &mut local).await else {
         end.ended_early = true;
@@ -613,7 +612,6 @@ pub async fn requests(
     }
     recorder.connected.fetch_sub(1, Relaxed);
     let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-    mine.finish(&recorder);
     local.finish();
     end
 }
@@ -793,7 +791,7 @@ fn host_port(base: &str) -> Option<(String, u16, bool)> {
 pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -> ClientEnd {
     tokio::time::sleep(plan.start_after).await;
     let mut local = Local::new(&recorder);
-    let mut mine = ClientLatency::new();
+    let mut mine = None;
     let Some(base) = target.http_url.clone() else {
         recorder.ending("polling needs --http");
         return ClientEnd {
@@ -882,7 +880,6 @@ pub async fn polling(plan: Plan, target: Arc<Target>, recorder: Arc<Recorder>) -
     if counted {
         recorder.connected.fetch_sub(1, Relaxed);
     }
-    mine.finish(&recorder);
     local.finish();
     ClientEnd::default()
 }

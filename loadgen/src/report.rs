@@ -392,7 +392,7 @@ pub fn build(info: RunInfo, totals: &Totals, generator: GeneratorHealth) -> Load
         &totals.recovery,
         intervals,
         totals.connected_timeline.clone(),
-        totals.client_p99_ms.clone(),
+        totals.client_p99_ms(),
         totals.counters.clone(),
         totals.endings.clone(),
         vec![generator],
@@ -823,14 +823,14 @@ mod tests {
             lost: 1,
             ..Counters::default()
         };
-        recorder.flush(&mut Vec::new(), &mut first);
+        recorder.flush(&mut Vec::new(), &mut Vec::new(), &mut first);
         let mut late = Counters {
             received: 1,
             out_of_order: 1,
             recovered: 1,
             ..Counters::default()
         };
-        recorder.flush(&mut Vec::new(), &mut late);
+        recorder.flush(&mut Vec::new(), &mut Vec::new(), &mut late);
         let report = build(info(), &recorder.lock(), GeneratorHealth::default());
         assert_eq!(
             (

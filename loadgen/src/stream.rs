@@ -20,6 +20,8 @@ const BATCH: usize = 256;
 pub(crate) struct Local<'a> {
     pub recorder: &'a Recorder,
     samples: Vec<Sample>,
+    /// Delivered latencies by client slot, recorded into the per-client table with the batch.
+    by_client: Vec<(u32, u64)>,
     pub counters: Counters,
     /// |arrival interval − period| of consecutive stream messages on one connection; like
     /// `rtt`, made at the first value: an empty one is 168 KiB to zero, and every client task
@@ -34,6 +36,7 @@ impl<'a> Local<'a> {
         Local {
             recorder,
             samples: Vec::with_capacity(BATCH),
+            by_client: Vec::with_capacity(BATCH),
             counters: Counters::default(),
             jitter: None,
             rtt: None,
@@ -53,87 +56,32 @@ impl<'a> Local<'a> {
         let _ = self.rtt.get_or_insert_with(crate::histo::new_us).add(rtt);
     }
 
-    pub fn sample(&mut self, mine: &mut ClientLatency, sample: Sample) {
+    /// Records `sample` for the client whose slot is `mine` (given at its first delivered
+    /// frame).
+    pub fn sample(&mut self, mine: &mut Option<u32>, sample: Sample) {
         if sample.delivered {
-            mine.record(sample.latency_us);
+            let slot = *mine.get_or_insert_with(|| self.recorder.add_client());
+            self.by_client.push((slot, sample.latency_us));
         }
         self.samples.push(sample);
         if self.samples.len() >= BATCH {
-            self.recorder.flush(&mut self.samples, &mut self.counters);
+            self.flush();
         }
     }
 
+    fn flush(&mut self) {
+        self.recorder
+            .flush(&mut self.samples, &mut self.by_client, &mut self.counters);
+    }
+
     pub fn finish(mut self) {
-        self.recorder.flush(&mut self.samples, &mut self.counters);
+        self.flush();
         let mut totals = self.recorder.lock();
         if let Some(jitter) = &self.jitter {
             let _ = totals.jitter.add(jitter);
         }
         if let Some(rtt) = &self.rtt {
             let _ = totals.rtt.add(rtt);
-        }
-    }
-}
-
-/// One client's delivered latencies, for the report's fairness figures (each client's p99):
-/// log-linear buckets, eight per power of two (each at most 12.5% wide), under 1 KiB a client.
-/// It was an HdrHistogram of two significant digits: 22 KiB a client, and recording into
-/// thousands of them missed the cache on every frame (`record_n_inner` was 5.6% of the reader
-/// threads' CPU at 1,000 clients). The totals stay HdrHistograms.
-pub(crate) struct ClientLatency {
-    counts: Box<[u32; CLIENT_BUCKETS]>,
-    total: u64,
-}
-
-/// 1 µs up to the 10-minute clamp (600 s falls in bucket 216).
-const CLIENT_BUCKETS: usize = 217;
-
-impl ClientLatency {
-    pub fn new() -> Self {
-        ClientLatency {
-            counts: Box::new([0; CLIENT_BUCKETS]),
-            total: 0,
-        }
-    }
-
-    /// The bucket of `us`: values below 8 have their own; above, the power of two and the
-    /// next three bits.
-    fn bucket(us: u64) -> usize {
-        let v = us.clamp(1, 600_000_000);
-        if v < 8 {
-            return v as usize;
-        }
-        let e = 63 - v.leading_zeros() as usize;
-        (e - 2) * 8 + ((v >> (e - 3)) & 7) as usize
-    }
-
-    /// The highest value bucket `i` holds (as HdrHistogram reports a quantile).
-    fn highest(i: usize) -> u64 {
-        if i < 8 {
-            return i as u64;
-        }
-        let (e, m) = (i / 8 + 2, (i % 8) as u64);
-        ((8 + m) << (e - 3)) + (1 << (e - 3)) - 1
-    }
-
-    fn record(&mut self, us: u64) {
-        let count = &mut self.counts[Self::bucket(us)];
-        *count = count.saturating_add(1);
-        self.total += 1;
-    }
-
-    fn quantile(&self, q: f64) -> Option<u64> {
-        let rank = ((q * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        self.counts.iter().enumerate().find_map(|(i, &n)| {
-            seen += u64::from(n);
-            (seen >= rank).then(|| Self::highest(i))
-        })
-    }
-
-    pub fn finish(self, recorder: &Recorder) {
-        if let Some(p99) = self.quantile(0.99) {
-            recorder.lock().client_p99_ms.push(p99 as f64 / 1000.0);
         }
     }
 }
@@ -151,7 +99,8 @@ pub(crate) struct StreamState {
     /// Pings awaiting their pong, oldest first (answers come in order).
     pub outstanding: VecDeque<Instant>,
     started: Instant,
-    pub mine: ClientLatency,
+    /// The client's slot in the recorder's per-client latencies (`None`: nothing delivered yet).
+    pub mine: Option<u32>,
     pub filter: Option<FilterLog>,
 }
 
@@ -195,7 +144,7 @@ impl StreamState {
             period_us,
             outstanding: VecDeque::new(),
             started: Instant::now(),
-            mine: ClientLatency::new(),
+            mine: None,
             filter,
         }
     }
@@ -335,48 +284,5 @@ impl StreamState {
                 local.counters.recovered += 1;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ClientLatency;
-
-    #[test]
-    fn client_buckets_are_at_most_an_eighth_wide_and_hold_their_values() {
-        // Bucket 0 stays empty: values are clamped to at least 1 µs.
-        let mut previous_highest = 0;
-        for i in 1..super::CLIENT_BUCKETS {
-            let highest = ClientLatency::highest(i);
-            let lowest = previous_highest + 1;
-            assert!(highest >= lowest, "bucket {i}");
-            assert_eq!(ClientLatency::bucket(highest), i, "bucket {i}");
-            assert_eq!(ClientLatency::bucket(lowest), i, "bucket {i}");
-            assert!(
-                (highest - lowest) * 8 <= lowest,
-                "bucket {i}: {lowest}..={highest}"
-            );
-            previous_highest = highest;
-        }
-        assert_eq!(
-            ClientLatency::bucket(600_000_000),
-            super::CLIENT_BUCKETS - 1
-        );
-    }
-
-    #[test]
-    fn client_p99_is_within_an_eighth_of_the_exact_one() {
-        let mut latency = ClientLatency::new();
-        assert_eq!(latency.quantile(0.99), None);
-        for us in 1..=10_000u64 {
-            latency.record(us * 3);
-        }
-        let p99 = latency.quantile(0.99).expect("recorded") as f64;
-        let exact = 29_700.0;
-        assert!((p99 - exact).abs() <= exact / 8.0, "{p99} vs {exact}");
-        assert!(
-            p99 >= exact,
-            "the bucket's highest value, like HdrHistogram: {p99}"
-        );
     }
 }
