@@ -516,10 +516,6 @@ impl Session {
     /// Makes at least [`MIN_SPARE`] bytes free after `filled`: moves unparsed bytes to the
     /// front, or doubles the buffer.
     fn make_room(&mut self) {
-        if self.start == self.filled {
-            self.start = 0;
-            self.filled = 0;
-        }
         if self.buf.len() - self.filled >= MIN_SPARE {
             return;
         }
@@ -698,18 +694,18 @@ mod tests {
     use crate::client::Scenario;
     use crate::profiles::StreamShape;
 
-    /// A server-to-client (unmasked) frame.
+    /// A server-to-client (unmasked) frame, encoded by tungstenite: the reader is checked
+    /// against an encoder that is not ours.
     fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut frame = vec![0x80 | opcode];
-        match u16::try_from(payload.len()) {
-            Ok(n) if n < 126 => frame.push(n as u8),
-            Ok(n) => {
-                frame.push(126);
-                frame.extend_from_slice(&n.to_be_bytes());
-            }
-            Err(_) => unreachable!("test frames are small"),
-        }
-        frame.extend_from_slice(payload);
+        use tokio_tungstenite::tungstenite::protocol::frame::{coding::OpCode, Frame, FrameHeader};
+        let header = FrameHeader {
+            opcode: OpCode::from(opcode),
+            ..FrameHeader::default()
+        };
+        let mut frame = Vec::new();
+        Frame::from_payload(header, payload.to_vec().into())
+            .format(&mut frame)
+            .expect("a Vec takes any frame");
         frame
     }
 
