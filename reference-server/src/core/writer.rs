@@ -462,7 +462,7 @@ pub async fn run(
     link: Link,
 ) {
     let mut socket: Socket = match socket {
-        Either::Left(plain) => Either::Left(SharedHalf(Arc::new(plain))),
+        Either::Left(plain) => Either::Left(SharedHalf(Sink::new(id, plain))),
         Either::Right(tls) => Either::Right(tls),
     };
     let budget = policy.budget;
@@ -556,7 +556,7 @@ pub async fn run(
                 Some(Out::Subscribe(Feed::Shared(fanout))) => {
                     match &socket {
                         Either::Left(shared) => {
-                            let sink = Sink::new(id, shared.clone(), link.closing.clone(), &fanout);
+                            let sink = shared.0.clone();
                             fanout.attach(sink.clone(), &shared_metrics).await;
                             w.sink = Some(sink);
                             frames = Some(Feed::Shared(fanout));
@@ -686,7 +686,8 @@ impl Writing<'_> {
     /// Writes a frame of the writer's own (a reply, a ping) in order with the shard's frames.
     async fn write_own(&mut self, socket: &mut Socket, bytes: &[u8]) -> Result<(), WriterEnd> {
         if let Some(sink) = &self.sink {
-            sink.hold();
+            // Every close frame comes this way, after the reader set `closing`.
+            sink.hold(self.link.closing.load(Relaxed));
             self.drain(socket, false).await?;
         }
         write(socket, bytes, self.budget, &self.link.overflow)
@@ -698,7 +699,7 @@ impl Writing<'_> {
     /// Sends a close frame (1008 with `reason`), with a second's grace, the shard kept out.
     async fn close(&mut self, socket: &mut Socket, reason: &str) {
         if let Some(sink) = &self.sink {
-            sink.hold();
+            sink.hold(true);
         }
         let frame = close_frame(1008, reason);
         let _ = write(socket, &frame, CLOSE_GRACE, &CancellationToken::new()).await;
