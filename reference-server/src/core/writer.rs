@@ -278,7 +278,9 @@ impl Mailbox {
 /// Shared between a connection's two tasks.
 #[derive(Clone, Default)]
 pub struct Link {
-    /// Set by the reader before it sends a close frame: no broadcast frame may follow it.
+    /// Set by the reader before it sends a close frame: no broadcast frame may follow that
+    /// frame (the writer keeps a fan-out's shard off the socket from it on; TLS writers stop
+    /// reading the channel at once).
     pub closing: Arc<AtomicBool>,
     /// Cancelled by the writer when it gives up (slow client, write error): the reader stops.
     pub writer_done: CancellationToken,
@@ -720,5 +722,102 @@ mod tests {
             .expect("complete");
         assert_eq!((header.opcode.into(), len), (8u8, 2 + 13));
         assert_eq!(&frame[2..4], &1008u16.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod close_tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Once the writer has written a close frame (the reader's, after it set `closing`, or its
+    /// own), the fan-out's shard writes nothing more to the socket, while a connection on the
+    /// same shard still gets the frame.
+    async fn nothing_follows_the_close_frame(own_close: bool) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut clients = Vec::new();
+        let mut sinks = Vec::new();
+        for id in 0..2 {
+            clients.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+            let (server, _) = listener.accept().await.expect("accept");
+            sinks.push(Sink::new(id, server.into_split().1));
+        }
+        let fanout = FanOut::new(4);
+        let metrics = Arc::new(StreamMetrics::default());
+        for sink in &sinks {
+            fanout.attach(sink.clone(), &metrics).await;
+        }
+        let link = Link::default();
+        // The reader sets it before its close frame reaches the writer.
+        link.closing.store(!own_close, Relaxed);
+        let mut w = Writing {
+            id: 0,
+            budget: Duration::from_secs(5),
+            link: &link,
+            metrics: &metrics,
+            sent: SentCount {
+                pending: 0,
+                metrics: &metrics,
+            },
+            sink: Some(sinks[0].clone()),
+            behind_since: None,
+        };
+        let mut socket: Socket = Either::Left(SharedHalf(sinks[0].clone()));
+        let close = if own_close {
+            w.close(&mut socket, "bye").await;
+            close_frame(1008, "bye")
+        } else {
+            let close = close_frame(1000, "bye");
+            assert!(w.write_own(&mut socket, &close).await.is_ok());
+            close
+        };
+
+        fanout.send(Bytes::from_static(b"late"));
+        let mut frame = [0u8; 4];
+        clients[1]
+            .read_exact(&mut frame)
+            .await
+            .expect("the open one");
+        assert_eq!(&frame, b"late");
+        // The shard counts its sends when its pass is over: by then it has offered the frame
+        // to the closed connection too.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while metrics.frames_sent_total.load(Relaxed) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the pass ends");
+        assert_eq!(
+            metrics.frames_sent_total.load(Relaxed),
+            1,
+            "the shard wrote to the closed connection"
+        );
+        let mut got = vec![0u8; close.len()];
+        clients[0]
+            .read_exact(&mut got)
+            .await
+            .expect("the close frame");
+        assert_eq!(got, close);
+        let mut more = [0u8; 16];
+        let after =
+            tokio::time::timeout(Duration::from_millis(200), clients[0].read(&mut more)).await;
+        assert!(
+            after.is_err(),
+            "something followed the close frame: {after:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_the_readers_close_frame_the_shard_writes_nothing_more() {
+        nothing_follows_the_close_frame(false).await;
+    }
+
+    #[tokio::test]
+    async fn after_the_writers_own_close_frame_the_shard_writes_nothing_more() {
+        nothing_follows_the_close_frame(true).await;
     }
 }

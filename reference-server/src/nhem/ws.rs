@@ -343,8 +343,8 @@ async fn read_loop(ws: &mut Ws, state: &AppState, shutdown: &CancellationToken, 
                         return;
                     }
                 }
-                // The client is closing: no more broadcast frames; keep polling so tungstenite
-                // answers the close and ends the stream.
+                // The client is closing: no broadcast frame after our answering close; keep
+                // polling so tungstenite answers the close and ends the stream.
                 Some(Ok(Message::Close(_))) => link.closing.store(true, Relaxed),
                 Some(Ok(Message::Pong(_))) => link.pong_received(),
                 Some(Ok(_)) => {}
