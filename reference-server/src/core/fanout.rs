@@ -228,6 +228,11 @@ impl Sink {
         })
     }
 
+    /// The connection's TCP stream, for the shard's sends and the writer's.
+    fn stream(&self) -> &tokio::net::TcpStream {
+        self.socket.as_ref()
+    }
+
     /// Offers `frames`, in order: written now if the socket is the shard's to write and takes
     /// them, otherwise queued for the writer.
     fn offer(&self, frames: &[Bytes]) -> Offer {
@@ -253,7 +258,7 @@ impl Sink {
         // Straight to the socket, past tokio's readiness record: the shard never waits for
         // readiness, and reading that record was a cache miss per socket per frame (perf).
         // The writer, which does wait, clears a stale "writable" at its first `WouldBlock`.
-        let socket = socket2::SockRef::from(self.socket.as_ref());
+        let socket = socket2::SockRef::from(self.stream());
         let written = match frames {
             [frame] => socket.send(frame),
             _ => {
@@ -370,7 +375,7 @@ impl AsyncWrite for SharedHalf {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let stream: &tokio::net::TcpStream = self.0.socket.as_ref();
+        let stream = self.0.stream();
         loop {
             ready!(stream.poll_write_ready(cx))?;
             match stream.try_write(buf) {
@@ -385,18 +390,17 @@ impl AsyncWrite for SharedHalf {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let stream: &tokio::net::TcpStream = self.0.socket.as_ref();
-        Poll::Ready(socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write))
+        Poll::Ready(socket2::SockRef::from(self.0.stream()).shutdown(std::net::Shutdown::Write))
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
     /// A connected pair: the server's write half and the client's stream.
-    async fn pair() -> (OwnedWriteHalf, tokio::net::TcpStream) {
+    pub(in crate::core) async fn pair() -> (OwnedWriteHalf, tokio::net::TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -711,6 +711,7 @@ impl Writing<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 
     #[test]
@@ -723,27 +724,17 @@ mod tests {
         assert_eq!((header.opcode.into(), len), (8u8, 2 + 13));
         assert_eq!(&frame[2..4], &1008u16.to_be_bytes());
     }
-}
-
-#[cfg(test)]
-mod close_tests {
-    use super::*;
-    use tokio::io::AsyncReadExt;
 
     /// Once the writer has written a close frame (the reader's, after it set `closing`, or its
     /// own), the fan-out's shard writes nothing more to the socket, while a connection on the
     /// same shard still gets the frame.
     async fn nothing_follows_the_close_frame(own_close: bool) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let mut clients = Vec::new();
         let mut sinks = Vec::new();
         for id in 0..2 {
-            clients.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
-            let (server, _) = listener.accept().await.expect("accept");
-            sinks.push(Sink::new(id, server.into_split().1));
+            let (socket, client) = super::super::fanout::tests::pair().await;
+            clients.push(client);
+            sinks.push(Sink::new(id, socket));
         }
         let fanout = FanOut::new(4);
         let metrics = Arc::new(StreamMetrics::default());
